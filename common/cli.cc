@@ -1,0 +1,79 @@
+#include "common/cli.h"
+
+#include <cstdio>
+
+namespace sluice {
+
+Result<CommonOptions> parse_common_options(std::span<const std::string_view> args) {
+  CommonOptions options;
+  std::size_t i = 0;
+  auto need_value = [&](std::string_view option) -> Result<std::string> {
+    if (i + 1 >= args.size()) {
+      return make_error(Errc::kInvalidInput, "option " + std::string(option) + " needs a value");
+    }
+    return std::string(args[++i]);
+  };
+  for (; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;  // first operand
+    if (arg == "-c" || arg == "--config") {
+      auto value = need_value(arg);
+      if (!value) return value.error();
+      options.config_path = *value;
+    } else if (arg.starts_with("--config=")) {
+      options.config_path = arg.substr(9);
+    } else if (arg.starts_with("-c")) {
+      options.config_path = arg.substr(2);
+    } else if (arg == "-n" || arg == "--check-config") {
+      options.check_config = true;
+    } else if (arg == "-f" || arg == "--foreground") {
+      options.foreground = true;
+    } else if (arg == "-v" || arg == "--verbose") {
+      options.verbose = true;
+    } else if (arg == "-h" || arg == "--help") {
+      options.help = true;
+    } else if (arg == "-V" || arg == "--version") {
+      options.version = true;
+    } else {
+      return make_error(Errc::kInvalidInput, "unknown option " + std::string(arg) + " (try --help)");
+    }
+    if ((arg.starts_with("-c") || arg.starts_with("--config")) && options.config_path.empty()) {
+      return make_error(Errc::kInvalidInput, "option -c needs a file name");
+    }
+  }
+  if (options.config_path.empty()) options.config_path = default_config_path();
+  for (; i < args.size(); ++i) options.operands.emplace_back(args[i]);
+  return options;
+}
+
+Result<CommonOptions> parse_common_options(int argc, char** argv) {
+  std::vector<std::string_view> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return parse_common_options(args);
+}
+
+std::string_view common_options_help() {
+  return "  -c, --config FILE   configuration file (default $SLUICE_CONFIG or " SLUICE_SYSCONFDIR
+         "/sluice/sluice.conf)\n"
+         "  -n, --check-config  check the configuration, print the result and exit (0 ok, 1 error)\n"
+         "  -f, --foreground    stay in the foreground and log to stderr\n"
+         "  -v, --verbose       log debug messages\n"
+         "  -h, --help          show this help\n"
+         "  -V, --version       show the version\n";
+}
+
+int check_config_and_report(const CommonOptions& options) {
+  auto config = load_config(options.config_path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().detail.c_str());
+    return 1;
+  }
+  std::printf("%s: configuration OK\n", options.config_path.c_str());
+  return 0;
+}
+
+}  // namespace sluice

@@ -1,0 +1,38 @@
+// Command-line options every Sluice program shares (-c FILE, -n, -f, -v, -h,
+// -V), parsed by a pure function so each program handles them the same way
+// and tests need no argv. Options stop at the first operand: what follows
+// (a sluicectl subcommand and its own options) is returned untouched.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/result.h"
+
+namespace sluice {
+
+struct CommonOptions {
+  std::string config_path;    // -c FILE; default_config_path() when not given
+  bool check_config = false;  // -n, --check-config: validate and exit 0/1
+  bool foreground = false;    // -f, --foreground: stay attached, log to stderr
+  bool verbose = false;       // -v, --verbose: log level debug
+  bool help = false;          // -h, --help
+  bool version = false;       // -V, --version
+  std::vector<std::string> operands;  // everything after the options
+};
+
+// |args| excludes argv[0]. Errors are usage errors (Errc::kInvalidInput).
+Result<CommonOptions> parse_common_options(std::span<const std::string_view> args);
+Result<CommonOptions> parse_common_options(int argc, char** argv);
+
+// The lines describing the shared options, for each program's --help.
+std::string_view common_options_help();
+
+// For -n: loads the config, prints "FILE: configuration OK" on stdout or the
+// error on stderr, and returns the exit status (0 or 1).
+int check_config_and_report(const CommonOptions& options);
+
+}  // namespace sluice

@@ -9,7 +9,9 @@
 #include "ctl/command.h"
 #include "ctl/config_command.h"
 #include "ctl/id_command.h"
+#include "ctl/quota_command.h"
 #include "ctl/status_command.h"
+#include "ctl/suppress_command.h"
 
 namespace {
 
@@ -26,6 +28,8 @@ constexpr Subcommand kSubcommands[] = {
     {"status", sluice::ctl::run_status, true, "check Redis: reachable, latency, persistence"},
     {"id", sluice::ctl::run_id, false, "id new [N] | id show ID: make or decode tracking IDs"},
     {"config", sluice::ctl::run_config, false, "config keys: list every sluice.conf key"},
+    {"suppress", sluice::ctl::run_suppress, true, "add, remove, show, list, export, import suppressions"},
+    {"quota", sluice::ctl::run_quota, true, "show, set, unset, reset the quota of one key"},
 };
 
 void print_help() {

@@ -68,6 +68,9 @@ class PolicyReader {
   bool failed() const { return failed_.has_value(); }
 
  private:
+  // kTooLong if a line of |length| bytes (LF excluded) breaks a cap.
+  Status check_line_limits(std::size_t length) const;
+  Error request_too_long() const;
   // Parses one complete line (terminator already removed); Error ends the
   // connection.
   Status take_line(std::string_view line);

@@ -36,9 +36,7 @@
 
 local n_idem = tonumber(ARGV[2])
 local idem_field = ARGV[3]
-local idem_ttl = tonumber(ARGV[4])
 local n_sup = tonumber(ARGV[5])
-local n_over = tonumber(ARGV[6])
 local n_ctr = tonumber(ARGV[7])
 local slack = tonumber(ARGV[8])
 local kGroup = 10

@@ -18,6 +18,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(kRoot, "tests", "e2e"))
 
 from harness import PostfixInstance, RedisServer, Sink, cleanup, swaks  # noqa: E402
+from harness.policyd import PolicyDaemon  # noqa: E402
+
+kQuota = """[quota per-account]
+key = sasl_username
+messages = 2/1h
+"""
 
 
 def step(text):
@@ -29,12 +35,83 @@ def show(lines, prefix="    "):
         print(prefix + line, flush=True)
 
 
+def server_replies(result, last=3):
+    return [line for line in result.transcript.splitlines() if line.startswith(("<-", " <-", "<**", " <**"))][-last:]
+
+
 def run_ctl(builddir, *args):
     ctl = os.path.join(builddir, "ctl", "sluicectl")
     got = subprocess.run([ctl, *args], capture_output=True, text=True, timeout=30,
                          stdin=subprocess.DEVNULL)
     show((got.stdout + got.stderr).rstrip().splitlines())
     return got.returncode
+
+
+def send(postfix, to, subject):
+    return swaks.send(postfix, sender="alice@example.test", to=to, auth=("alice", "alice-pw"),
+                      extra_args=["--header", f"Subject: {subject}"],
+                      body="This message went through a real Postfix and sluice-policyd.\n")
+
+
+def demo(builddir, redis, sink, policyd, postfix, keep):
+    conf = policyd.config_path
+    show([f"redis-server    127.0.0.1:{redis.port}   (no persistence, data in {redis.dir})",
+          f"sink            127.0.0.1:{sink.port}   (stores each message in {sink.mail_dir})",
+          f"sluice-policyd  127.0.0.1:{policyd.port}   (config {conf}, log {policyd.log_path})",
+          f"postfix         127.0.0.1:{postfix.port}   (config {postfix.etc}, log {postfix.log_path})"])
+    step(f"sluicectl -c {conf} -n   (check the configuration)")
+    if run_ctl(builddir, "-c", conf, "-n") != 0:
+        return 1
+    show(["", "the quota rule in it:"] + kQuota.strip().splitlines())
+    step("sluicectl status   (is the shared Redis reachable and set up right?)")
+    if run_ctl(builddir, "-c", conf, "status") != 0:
+        return 1
+
+    step("alice (SMTP AUTH) sends two messages: both within her quota of 2 per hour")
+    for n in (1, 2):
+        sent = send(postfix, "bob@example.net", f"Hello {n} from the Sluice quickstart")
+        show(server_replies(sent, 2))
+        if sent.rc != 0:
+            print(f"swaks failed (exit {sent.rc}):\n{sent.transcript}")
+            return 1
+    postfix.wait_queue_empty(30)
+    sink.wait_for(2, 15)
+    got = sink.messages()[-1]
+    step("what the sink received (the second message)")
+    show([f"MAIL FROM: <{got.mail_from}>", "RCPT TO:   " + ", ".join(f"<{r}>" for r in got.rcpt_tos)])
+    show(got.header_block.decode("utf-8", "replace").rstrip("\r\n").split("\r\n"))
+
+    step("a third message: over quota, Postfix defers it with sluice-policyd's answer")
+    third = send(postfix, "bob@example.net", "Hello 3")
+    show(server_replies(third, 3))
+    step("sluicectl quota show sasl_username=alice@example.test")
+    run_ctl(builddir, "-c", conf, "quota", "show", "sasl_username=alice@example.test")
+
+    step("carol@example.net complained: sluicectl suppress add carol@example.net --reason complaint")
+    run_ctl(builddir, "-c", conf, "suppress", "add", "carol@example.net", "--reason", "complaint")
+    run_ctl(builddir, "-c", conf, "quota", "reset", "sasl_username=alice@example.test")
+    step("a message to carol and dave: carol is refused at RCPT, dave's copy is delivered")
+    mixed = send(postfix, ["carol@example.net", "dave@example.net"], "Newsletter")
+    show(server_replies(mixed, 6))
+    postfix.wait_queue_empty(30)
+    got = sink.wait_for(3, 15)[-1]
+    show([f"the sink got one copy for: {', '.join(got.rcpt_tos)}"])
+
+    step("sluice-policyd's log: one line per decision")
+    show([line for line in policyd.log().splitlines() if "decision=" in line and "dunno" not in line][-3:])
+    step("Postfix's log for the refusals")
+    show([line for line in postfix.log().splitlines() if "reject:" in line][-2:])
+
+    step("the milter (DKIM, tracking ID) joins this demo when it lands")
+    if keep:
+        step("--keep: the stack stays up; press Ctrl-C to stop it")
+        show([f"swaks --server 127.0.0.1:{postfix.port} --auth-user alice --auth-password alice-pw "
+              f"--from alice@example.test --to b@example.net",
+              f"redis-cli -p {redis.port}",
+              f"{builddir}/ctl/sluicectl -c {conf} status"])
+        while True:
+            time.sleep(3600)
+    return 0
 
 
 def main():
@@ -46,53 +123,16 @@ def main():
     cleanup.install_signal_handlers()
     cleanup.reap_stale(verbose=True)
     try:
-        step("starting a private redis-server, an SMTP sink and a private Postfix on 127.0.0.1")
-        with RedisServer() as redis, Sink() as sink, PostfixInstance(relay=sink) as postfix:
-            show([f"redis-server  127.0.0.1:{redis.port}   (no persistence, data in {redis.dir})",
-                  f"sink          127.0.0.1:{sink.port}   (stores each message in {sink.mail_dir})",
-                  f"postfix       127.0.0.1:{postfix.port}   (config {postfix.etc}, log {postfix.log_path})"])
-
-            conf_dir = cleanup.make_dir("quickstart")
-            conf = os.path.join(conf_dir, "sluice.conf")
-            with open(conf, "w") as f:
-                f.write(f"[redis]\nhost = 127.0.0.1\nport = {redis.port}\n\n[log]\nlevel = info\n")
-            step(f"sluicectl -c {conf} -n   (check the configuration)")
-            if run_ctl(builddir, "-c", conf, "-n") != 0:
-                return 1
-            step("sluicectl status   (is the shared Redis reachable and set up right?)")
-            if run_ctl(builddir, "-c", conf, "status") != 0:
-                return 1
-
-            step(f"swaks: alice@example.test -> bob@example.net through Postfix on port {postfix.port}")
-            sent = swaks.send(postfix, sender="alice@example.test", to="bob@example.net",
-                              headers=["Subject: Hello from the Sluice quickstart"],
-                              body="It works: this message went through a real Postfix.\n")
-            show([line for line in sent.transcript.splitlines() if line.startswith(("<-", " <-"))][-3:])
-            if sent.rc != 0:
-                print(f"swaks failed (exit {sent.rc})")
-                return 1
-            postfix.wait_queue_empty(30)
-            [got] = sink.wait_for(1, 15)
-
-            step("what the sink received")
-            show([f"MAIL FROM: <{got.mail_from}>", "RCPT TO:   " + ", ".join(f"<{r}>" for r in got.rcpt_tos)])
-            header_lines = got.header_block.decode("utf-8", "replace").rstrip("\r\n").split("\r\n")
-            show(header_lines)
-            show(["", got.body.decode("utf-8", "replace").rstrip()])
-
-            step("Postfix's log for it")
-            show([line for line in postfix.log().splitlines()
-                  if "status=" in line or "message-id=" in line or "from=<" in line][-4:])
-
-            step("the milter (DKIM, tracking ID) and the policy daemon (quotas, suppressions) join this "
-                 "demo as they land")
-            if keep:
-                step("--keep: the stack stays up; press Ctrl-C to stop it")
-                show([f"swaks --server 127.0.0.1:{postfix.port} --from a@example.test --to b@example.net",
-                      f"redis-cli -p {redis.port}",
-                      f"{builddir}/ctl/sluicectl -c {conf} status"])
-                while True:
-                    time.sleep(3600)
+        step("starting a private redis-server, an SMTP sink, sluice-policyd and a private Postfix on 127.0.0.1")
+        with RedisServer() as redis, Sink() as sink, PolicyDaemon(redis, config=kQuota) as policyd:
+            policy = f"check_policy_service inet:127.0.0.1:{policyd.port}"
+            with PostfixInstance(relay=sink, sasl_users={"alice": "alice-pw"},
+                                 main_cf={"mynetworks": "",
+                                          "smtpd_recipient_restrictions": [policy],
+                                          "smtpd_end_of_data_restrictions": [policy],
+                                          "smtpd_policy_service_timeout": "5s"}) as postfix:
+                if demo(builddir, redis, sink, policyd, postfix, keep) != 0:
+                    return 1
         return 0
     except KeyboardInterrupt:
         return 0

@@ -1,0 +1,397 @@
+#include "policyd/server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/lua_scripts.h"
+#include "policyd/checks.h"
+
+namespace sluice::policyd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kIdleSweepInterval = std::chrono::seconds{1};
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+Result<int> open_listener(const ListenAddress& address, unsigned unix_mode) {
+  if (address.kind == ListenAddress::Kind::kUnix) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(Errc::kIo, errno_text("socket"));
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
+    // A stale socket from a previous run would make bind fail; only remove
+    // a socket, never a regular file someone pointed us at by mistake.
+    struct stat st {};
+    if (lstat(address.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(address.path.c_str());
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 || listen(fd, SOMAXCONN) != 0 ||
+        chmod(address.path.c_str(), unix_mode) != 0) {
+      const Error error = make_error(Errc::kIo, errno_text("listen on " + address.str()));
+      ::close(fd);
+      return error;
+    }
+    return fd;
+  }
+  const bool v6 = address.host.find(':') != std::string::npos;
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error(Errc::kIo, errno_text("socket"));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  if (v6) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(static_cast<std::uint16_t>(address.port));
+    inet_pton(AF_INET6, address.host.c_str(), &sin6->sin6_addr);
+    length = sizeof *sin6;
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&storage);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(static_cast<std::uint16_t>(address.port));
+    inet_pton(AF_INET, address.host.c_str(), &sin->sin_addr);
+    length = sizeof *sin;
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 || listen(fd, SOMAXCONN) != 0) {
+    const Error error = make_error(Errc::kIo, errno_text("listen on " + address.str()));
+    ::close(fd);
+    return error;
+  }
+  return fd;
+}
+
+}  // namespace
+
+SnapshotPtr make_snapshot(ConfigPtr config) {
+  PolicyCheck check(config->redis.key_prefix, config->quota_rules, config->policyd.suppression,
+                    config->policyd.suppression_scopes);
+  return std::make_shared<const Snapshot>(Snapshot{std::move(config), std::move(check)});
+}
+
+class Server::Listener : public EventLoop::Handler {
+ public:
+  Listener(Server& server, int fd, ListenAddress address) : server_(server), fd_(fd), address_(std::move(address)) {}
+  ~Listener() override {
+    server_.loop_.remove(fd_);
+    ::close(fd_);
+    if (address_.kind == ListenAddress::Kind::kUnix) unlink(address_.path.c_str());
+  }
+  void on_io(std::uint32_t) override { server_.accept_from(*this); }
+  int fd() const { return fd_; }
+  const ListenAddress& address() const { return address_; }
+
+ private:
+  Server& server_;
+  int fd_;
+  ListenAddress address_;
+};
+
+class Server::Connection : public EventLoop::Handler {
+ public:
+  Connection(Server& server, int fd, std::uint64_t id, std::string peer)
+      : server_(server), fd_(fd), id_(id), peer_(std::move(peer)), last_active_(Clock::now()) {}
+  ~Connection() override { ::close(fd_); }
+
+  void on_io(std::uint32_t events) override {
+    if (closed_) return;
+    if ((events & EPOLLOUT) != 0) write_out();
+    if (closed_) return;
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !in_flight_) read_in();
+  }
+
+  void read_in() {
+    std::array<char, 16384> buffer;
+    while (!in_flight_ && !closed_) {
+      const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
+      if (n > 0) {
+        last_active_ = Clock::now();
+        reader_.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        process_buffered();
+        continue;
+      }
+      if (n == 0) {
+        server_.close(*this, in_flight_ ? "client closed with a request in flight" : nullptr);
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) server_.close(*this, "read error");
+      return;
+    }
+  }
+
+  // Takes complete requests one at a time; stops while one is in flight.
+  void process_buffered() {
+    while (!in_flight_ && !closed_) {
+      auto next = reader_.next();
+      if (!next) {
+        log_warn("policy client %s: malformed request: %s; closing", peer_.c_str(),
+                 next.error().message().c_str());
+        server_.close(*this, nullptr);
+        return;
+      }
+      if (!next->has_value()) return;
+      server_.start_request(*this, std::move(**next));
+    }
+  }
+
+  void send(std::string_view bytes) {
+    out_.append(bytes);
+    write_out();
+  }
+
+  void write_out() {
+    while (!out_.empty()) {
+      const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        out_.erase(0, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      server_.close(*this, "write error");
+      return;
+    }
+    update_interest();
+  }
+
+  void update_interest() {
+    // Not reading while a request is in flight is the back-pressure that
+    // keeps a pipelining client's buffer bounded.
+    const std::uint32_t events = (in_flight_ ? 0u : static_cast<std::uint32_t>(EPOLLIN)) |
+                                 (out_.empty() ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
+    if (events != registered_events_) {
+      if (server_.loop_.modify(fd_, events, this)) registered_events_ = events;
+    }
+  }
+
+  Server& server_;
+  int fd_;
+  std::uint64_t id_;
+  std::string peer_;
+  PolicyReader reader_;
+  std::string out_;
+  std::uint32_t registered_events_ = EPOLLIN;
+  bool in_flight_ = false;
+  bool closed_ = false;
+  Clock::time_point last_active_;
+  // The request being answered and the snapshot it started under.
+  PolicyRequest request_;
+  Prepared prepared_;
+  SnapshotPtr snapshot_;
+};
+
+Server::Server(EventLoop& loop, SnapshotPtr snapshot)
+    : loop_(loop),
+      snapshot_(std::move(snapshot)),
+      redis_(loop, *this, snapshot_->config->redis.connection, {&policy_check_script()}) {}
+
+Server::~Server() {
+  connections_.clear();
+  closed_.clear();
+  listeners_.clear();
+}
+
+Status Server::open_listeners() {
+  for (const std::string& text : snapshot_->config->policyd.listen) {
+    auto address = parse_listen_address(text);
+    if (!address) return address.error();
+    auto fd = open_listener(*address, snapshot_->config->policyd.unix_socket_mode);
+    if (!fd) return fd.error();
+    auto listener = std::make_unique<Listener>(*this, *fd, *address);
+    if (Status added = loop_.add(*fd, EPOLLIN, listener.get()); !added) return added;
+    log_info("listening on %s", address->str().c_str());
+    listeners_.push_back(std::move(listener));
+  }
+  return {};
+}
+
+void Server::reload(SnapshotPtr snapshot) {
+  const Config& old_config = *snapshot_->config;
+  const Config& new_config = *snapshot->config;
+  if (old_config.policyd.listen != new_config.policyd.listen) {
+    log_warn("reload: listen addresses changed; they take effect at the next restart");
+  }
+  redis_.set_options(new_config.redis.connection);
+  snapshot_ = std::move(snapshot);
+  log_info("reload: configuration %s loaded (%zu quota rules); %zu connections kept",
+           new_config.path.c_str(), new_config.quota_rules.size(), connections_.size());
+}
+
+void Server::accept_from(Listener& listener) {
+  while (true) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    const int fd = accept4(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) log_warn("accept on %s: %s", listener.address().str().c_str(), std::strerror(errno));
+      return;
+    }
+    if (draining_) {
+      ::close(fd);
+      continue;
+    }
+    if (connections_.size() >= static_cast<std::size_t>(snapshot_->config->policyd.max_connections)) {
+      log_warn("max_connections (%d) reached: refusing a connection on %s",
+               snapshot_->config->policyd.max_connections, listener.address().str().c_str());
+      ::close(fd);
+      continue;
+    }
+    std::string peer_name = listener.address().str();
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+      char host[INET6_ADDRSTRLEN] = "?";
+      const void* addr = peer.ss_family == AF_INET
+                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr)
+                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr);
+      inet_ntop(peer.ss_family, addr, host, sizeof host);
+      peer_name = host;
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // one small reply per request
+    }
+    const std::uint64_t id = next_id_++;
+    auto connection = std::make_unique<Connection>(*this, fd, id, std::move(peer_name));
+    if (!loop_.add(fd, EPOLLIN, connection.get())) {
+      continue;  // the unique_ptr closes it
+    }
+    connections_.emplace(id, std::move(connection));
+  }
+}
+
+void Server::start_request(Connection& connection, PolicyRequest request) {
+  connection.in_flight_ = true;
+  connection.update_interest();
+  connection.snapshot_ = snapshot_;
+  connection.request_ = std::move(request);
+  connection.prepared_ = prepare(connection.request_);
+  if (!connection.prepared_.note.empty()) {
+    log_warn("%s: %s", connection.request_.queue_id.empty() ? "NOQUEUE" : connection.request_.queue_id.c_str(),
+             connection.prepared_.note.c_str());
+  }
+  if (connection.prepared_.immediate) {
+    answer(connection, *connection.prepared_.immediate, "not-checked");
+    return;
+  }
+  std::optional<RedisCall> call = connection.snapshot_->check.build(connection.prepared_.facts);
+  if (!call) {
+    answer(connection, verdict_dunno(), "no-rule");
+    return;
+  }
+  if (!redis_.available(Clock::now())) {
+    const Verdict verdict = verdict_for_redis_error(connection.snapshot_->config->policyd.on_redis_error);
+    answer(connection, verdict, "redis-unavailable");
+    return;
+  }
+  redis_.eval(std::move(*call), connection.id_);
+}
+
+void Server::on_redis_reply(std::uint64_t token, Result<const redisReply*> reply) {
+  const auto it = connections_.find(token);
+  if (it == connections_.end()) return;  // the client left meanwhile
+  Connection& connection = *it->second;
+  if (!connection.in_flight_) return;
+  if (!reply) {
+    log_warn("%s: redis: %s", connection.request_.queue_id.empty() ? "NOQUEUE" : connection.request_.queue_id.c_str(),
+             reply.error().message().c_str());
+    answer(connection, verdict_for_redis_error(connection.snapshot_->config->policyd.on_redis_error), "redis-error");
+    return;
+  }
+  auto outcome = connection.snapshot_->check.parse(connection.prepared_.facts, **reply);
+  if (!outcome) {
+    log_error("policy check reply: %s", outcome.error().message().c_str());
+    answer(connection, verdict_tempfail_internal(), "internal-error");
+    return;
+  }
+  const char* reason = "allowed";
+  if (outcome->kind == PolicyOutcome::Kind::kSuppressed) reason = "suppressed";
+  if (outcome->kind == PolicyOutcome::Kind::kOverQuota) reason = "over-quota";
+  answer(connection, verdict_for(*outcome), outcome->replayed ? "replayed" : reason);
+}
+
+void Server::answer(Connection& connection, const Verdict& verdict, std::string_view reason) {
+  // Decisions that change what Postfix does are logged at info; the (many)
+  // DUNNOs only at debug, so a busy relay's log stays readable.
+  const LogLevel level = verdict.kind == Verdict::Kind::kDunno && reason != "redis-unavailable" &&
+                                 reason != "redis-error"
+                             ? LogLevel::kDebug
+                             : LogLevel::kInfo;
+  if (log_enabled(level)) {
+    const std::string line = decision_log_line(connection.request_, verdict, reason);
+    if (level == LogLevel::kDebug) log_debug("%s", line.c_str());
+    else log_info("%s", line.c_str());
+  }
+  connection.in_flight_ = false;
+  connection.snapshot_.reset();
+  std::string wire;
+  append_verdict(verdict, wire);
+  connection.send(wire);
+  if (connection.closed_) return;
+  if (draining_) {
+    close(connection, nullptr);
+    return;
+  }
+  // Requests that arrived while this one was in flight.
+  connection.process_buffered();
+  if (!connection.closed_ && !connection.in_flight_) connection.read_in();
+}
+
+void Server::close(Connection& connection, const char* why) {
+  if (connection.closed_) return;
+  connection.closed_ = true;
+  if (why != nullptr) log_info("policy client %s: %s; closing", connection.peer_.c_str(), why);
+  loop_.remove(connection.fd_);
+  const auto it = connections_.find(connection.id_);
+  if (it != connections_.end()) {
+    closed_.push_back(std::move(it->second));
+    connections_.erase(it);
+  }
+}
+
+void Server::drain(std::chrono::milliseconds grace) {
+  draining_ = true;
+  drain_deadline_ = Clock::now() + grace;
+  listeners_.clear();
+  std::vector<Connection*> idle;
+  for (auto& [id, connection] : connections_) {
+    if (!connection->in_flight_) idle.push_back(connection.get());
+  }
+  for (Connection* connection : idle) close(*connection, nullptr);
+  log_info("draining: %zu requests in flight", connections_.size());
+}
+
+bool Server::drained() const {
+  return draining_ && (connections_.empty() || Clock::now() >= drain_deadline_);
+}
+
+void Server::tick() {
+  const auto now = Clock::now();
+  redis_.tick(now);
+  if (now < next_idle_sweep_) return;
+  next_idle_sweep_ = now + kIdleSweepInterval;
+  const auto idle_limit = snapshot_->config->policyd.idle_timeout;
+  std::vector<Connection*> idle;
+  for (auto& [id, connection] : connections_) {
+    if (!connection->in_flight_ && now - connection->last_active_ > idle_limit) idle.push_back(connection.get());
+  }
+  for (Connection* connection : idle) close(*connection, "idle timeout");
+}
+
+void Server::after_batch() {
+  redis_.flush();
+  closed_.clear();
+}
+
+}  // namespace sluice::policyd

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cidr.h"
 #include "common/log.h"
 #include "common/quota_rule.h"
 #include "common/redis_conn.h"
@@ -62,11 +63,39 @@ struct PolicydSettings {
   std::string user;
 };
 
+enum class DkimCanonicalization { kSimple, kRelaxed };
+enum class MissingKeyAction { kAccept, kTempfail };
+
+struct MilterSettings {
+  std::string socket;         // libmilter notation: "inet:8891@127.0.0.1", "unix:/path"
+  std::string key_table;      // OpenDKIM-style tables; "file:" / "refile:" prefixes kept
+  std::string signing_table;
+  std::string header_rules;   // empty: no rules
+  DkimCanonicalization header_canon = DkimCanonicalization::kRelaxed;
+  DkimCanonicalization body_canon = DkimCanonicalization::kRelaxed;
+  std::vector<std::string> signed_headers;
+  std::vector<std::string> oversigned_headers;
+  std::chrono::seconds signature_ttl{0};  // x= after this long; 0: no x=
+  int min_rsa_bits = 2048;
+  bool dual_sign = true;                  // every matching signing-table line
+  MissingKeyAction on_missing_key = MissingKeyAction::kAccept;
+  std::vector<Cidr> internal_networks;    // clients whose mail is outbound without AUTH
+  bool sign_unauthenticated = false;      // also sign mail that is neither (inbound)
+  std::string tracking_header;
+  bool verp = false;
+  std::string verp_prefix;
+  std::string verp_domain;
+  std::chrono::seconds mta_timeout{0};
+  std::string pid_file;
+  std::string user;
+};
+
 struct Config {
   std::string path;  // file it was read from; empty for built-in defaults
   RedisSettings redis;
   LogSettings log;
   PolicydSettings policyd;
+  MilterSettings milter;
   std::vector<QuotaRule> quota_rules;  // [quota NAME] sections, in file order
 };
 

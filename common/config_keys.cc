@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include "common/config_values.h"
@@ -87,6 +88,49 @@ Status store_quota_limits(Config& c, QuotaMetric metric, std::string_view value)
   limits.insert(limits.end(), parsed->begin(), parsed->end());
   return {};
 }
+
+bool is_header_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+  });
+}
+
+bool is_domain_name(std::string_view name) {
+  if (name.empty() || name.size() > 253 || name.front() == '.' || name.back() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+  });
+}
+
+Status store_header_names(std::vector<std::string>& out, std::string_view value) {
+  out.clear();
+  for (std::string_view item : split_list(value)) {
+    if (item.empty()) continue;
+    if (!is_header_name(item)) return config_error("\"" + log_escape(item, 64) + "\" is not a header name");
+    std::string lower(item);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    out.push_back(std::move(lower));
+  }
+  return {};
+}
+
+// Table paths keep OpenDKIM's "file:"/"refile:" prefix; the path after it is
+// resolved like any other relative path.
+std::string resolve_table_path(std::string_view value, const ConfigContext& context) {
+  for (std::string_view prefix : {std::string_view("refile:"), std::string_view("file:")}) {
+    if (value.starts_with(prefix)) return std::string(prefix) + resolve_path(value.substr(prefix.size()), context);
+  }
+  return resolve_path(value, context);
+}
+
+constexpr const char* kDefaultSignedHeaders =
+    "from, to, cc, subject, date, message-id, reply-to, in-reply-to, references, mime-version, content-type, "
+    "content-transfer-encoding, content-disposition, list-id, list-unsubscribe, list-unsubscribe-post, "
+    "feedback-id";
+constexpr const char* kDefaultOversignedHeaders =
+    "from, to, cc, subject, date, reply-to, message-id, content-type, mime-version, list-unsubscribe, "
+    "list-unsubscribe-post";
 
 constexpr milliseconds kMinTimeout{10};
 constexpr milliseconds kMaxTimeout{60'000};
@@ -230,6 +274,138 @@ const ConfigKey kKeys[] = {
        return {};
      }},
 
+    // [milter]
+    {"milter", "socket", "inet:PORT@IP | unix:/PATH", "inet:8891@127.0.0.1",
+     "where the MTA connects (libmilter notation, as in smtpd_milters = inet:127.0.0.1:8891)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       const bool inet = v.starts_with("inet:") && v.find('@') != std::string_view::npos;
+       const bool inet6 = v.starts_with("inet6:") && v.find('@') != std::string_view::npos;
+       const bool unix_socket = (v.starts_with("unix:/") || v.starts_with("local:/"));
+       if (!inet && !inet6 && !unix_socket) {
+         return config_error("socket must be inet:PORT@IP, inet6:PORT@IP or unix:/PATH");
+       }
+       if (inet || inet6) {
+         const auto colon = v.find(':');
+         auto port = parse_int_value(v.substr(colon + 1, v.find('@') - colon - 1), 1, 65535);
+         if (!port) return config_error("socket port must be 1 to 65535");
+       }
+       c.milter.socket = v;
+       return {};
+     }},
+    {"milter", "key_table", "path", "", "OpenDKIM-style key table: NAME DOMAIN:SELECTOR:KEYFILE (file: prefix allowed)",
+     [](Config& c, std::string_view v, const ConfigContext& ctx) -> Status {
+       c.milter.key_table = resolve_table_path(v, ctx);
+       return {};
+     }},
+    {"milter", "signing_table", "path", "",
+     "OpenDKIM-style signing table: PATTERN KEYNAME (refile: for * patterns)",
+     [](Config& c, std::string_view v, const ConfigContext& ctx) -> Status {
+       c.milter.signing_table = resolve_table_path(v, ctx);
+       return {};
+     }},
+    {"milter", "header_rules", "path", "", "header rewrite rules applied before signing (doc/header-rules.md)",
+     [](Config& c, std::string_view v, const ConfigContext& ctx) -> Status {
+       c.milter.header_rules = resolve_path(v, ctx);
+       return {};
+     }},
+    {"milter", "canonicalization", "HEADER/BODY", "relaxed/relaxed", "DKIM c=: simple or relaxed for header and body",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       const auto slash = v.find('/');
+       const auto one = [](std::string_view s, DkimCanonicalization& out) {
+         if (s == "simple") out = DkimCanonicalization::kSimple;
+         else if (s == "relaxed") out = DkimCanonicalization::kRelaxed;
+         else return false;
+         return true;
+       };
+       const std::string_view header = v.substr(0, slash);
+       const std::string_view body = slash == std::string_view::npos ? std::string_view("simple") : v.substr(slash + 1);
+       if (!one(header, c.milter.header_canon) || !one(body, c.milter.body_canon)) {
+         return config_error("canonicalization must be simple or relaxed, optionally /simple or /relaxed");
+       }
+       return {};
+     }},
+    {"milter", "signed_headers", "header names", kDefaultSignedHeaders,
+     "headers signed when present (each instance)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_header_names(c.milter.signed_headers, v); }},
+    {"milter", "oversigned_headers", "header names", kDefaultOversignedHeaders,
+     "headers signed once more than they occur, so none can be added after signing",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_header_names(c.milter.oversigned_headers, v); }},
+    {"milter", "signature_ttl", "duration", "0", "add x= this long after signing (0: no expiry)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       milliseconds ttl{0};
+       if (Status s = store_duration(ttl, v, milliseconds{0}, milliseconds{86'400'000LL * 3650}); !s) return s;
+       c.milter.signature_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+       return {};
+     }},
+    {"milter", "min_rsa_bits", "1024..4096", "2048", "smallest RSA key accepted (RFC 8301: 1024 only if you must)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_int(c.milter.min_rsa_bits, v, 1024, 4096); }},
+    {"milter", "dual_sign", "yes|no", "yes",
+     "sign with every matching signing-table line (one Ed25519 and one RSA signature), not only the first",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.milter.dual_sign, v); }},
+    {"milter", "on_missing_key", "accept|tempfail", "accept",
+     "a matched domain whose key cannot be used: pass unsigned (logged) or tempfail the message",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (v == "accept") c.milter.on_missing_key = MissingKeyAction::kAccept;
+       else if (v == "tempfail") c.milter.on_missing_key = MissingKeyAction::kTempfail;
+       else return config_error("on_missing_key must be accept or tempfail");
+       return {};
+     }},
+    {"milter", "internal_networks", "CIDR list", "127.0.0.0/8, ::1",
+     "clients whose mail is outbound without SMTP AUTH (authenticated mail always is)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       c.milter.internal_networks.clear();
+       for (std::string_view item : split_list(v)) {
+         if (item.empty()) continue;
+         auto cidr = parse_cidr(item);
+         if (!cidr) return config_error(cidr.error().detail);
+         c.milter.internal_networks.push_back(*cidr);
+       }
+       return {};
+     }},
+    {"milter", "sign_unauthenticated", "yes|no", "no",
+     "also process mail that is neither authenticated nor from internal_networks (normally passed untouched)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.milter.sign_unauthenticated, v); }},
+    {"milter", "tracking_header", "header name", "X-Sluice-ID", "header carrying the tracking ID",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (!is_header_name(v)) return config_error("tracking_header must be a header name (letters, digits, -)");
+       c.milter.tracking_header = v;
+       return {};
+     }},
+    {"milter", "verp", "yes|no", "no", "rewrite the envelope sender to verp_prefix+ID@verp_domain",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.milter.verp, v); }},
+    {"milter", "verp_prefix", "local part", "bounce", "local part before +ID in VERP return paths",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (v.empty() || v.size() > 32 || !std::all_of(v.begin(), v.end(), is_key_prefix_char) ||
+           v.find(':') != std::string_view::npos) {
+         return config_error("verp_prefix must be 1 to 32 of letters, digits and . _ -");
+       }
+       c.milter.verp_prefix = v;
+       return {};
+     }},
+    {"milter", "verp_domain", "domain", "", "domain of VERP return paths (its MX must reach sluice-bounce)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (!v.empty() && !is_domain_name(v)) return config_error("verp_domain must be a domain name");
+       c.milter.verp_domain = v;
+       return {};
+     }},
+    {"milter", "mta_timeout", "duration", "30s", "how long to wait for the MTA between milter steps",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       milliseconds t{0};
+       if (Status s = store_duration(t, v, milliseconds{1000}, milliseconds{3'600'000}); !s) return s;
+       c.milter.mta_timeout = std::chrono::duration_cast<std::chrono::seconds>(t);
+       return {};
+     }},
+    {"milter", "pid_file", "path", "", "write the daemon's PID here (empty: none)",
+     [](Config& c, std::string_view v, const ConfigContext& ctx) -> Status {
+       c.milter.pid_file = resolve_path(v, ctx);
+       return {};
+     }},
+    {"milter", "user", "user name", "", "drop to this user after opening the socket and reading the keys",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       c.milter.user = v;
+       return {};
+     }},
+
     // [quota NAME]: one rule each.
     {"quota", "key", "fields joined with +", "sasl_username",
      "what is counted together: sasl_username, sender, sender_domain, client_address (e.g. sender_domain+client_address)",
@@ -259,6 +435,7 @@ const ConfigSection kSections[] = {
     {"redis", false, "the shared Redis", nullptr},
     {"log", false, "logging", nullptr},
     {"policyd", false, "sluice-policyd, the Postfix policy service", nullptr},
+    {"milter", false, "sluice-milter: DKIM signing, header rules, tracking IDs", nullptr},
     {"quota", true, "one quota rule: [quota NAME]",
      [](Config& c, std::string_view name) -> Status {
        const bool valid = !name.empty() && name.size() <= 64 &&

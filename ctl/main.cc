@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "ctl/command.h"
 #include "ctl/config_command.h"
+#include "ctl/dkim_command.h"
 #include "ctl/id_command.h"
 #include "ctl/quota_command.h"
 #include "ctl/status_command.h"
@@ -30,6 +31,7 @@ constexpr Subcommand kSubcommands[] = {
     {"config", sluice::ctl::run_config, false, "config keys: list every sluice.conf key"},
     {"suppress", sluice::ctl::run_suppress, true, "add, remove, show, list, export, import suppressions"},
     {"quota", sluice::ctl::run_quota, true, "show, set, unset, reset the quota of one key"},
+    {"dkim", sluice::ctl::run_dkim, false, "dkim keygen | record: make a DKIM key, print its DNS record"},
 };
 
 void print_help() {

@@ -12,13 +12,14 @@ SLUICE_BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # To run the stack on loopback: Redis, Postfix (with smtp-source/smtp-sink),
-# swaks, and Debian's python3 with aiosmtpd for the sink.
+# swaks, Debian's python3 with aiosmtpd for the sink and dkimpy (+ nacl for
+# Ed25519) to show that the signatures verify, and openssl.
 SLUICE_RUN_PACKAGES=(
-  redis-server postfix swaks python3 python3-aiosmtpd iproute2 procps
+  redis-server postfix swaks python3 python3-aiosmtpd python3-dkim python3-nacl openssl iproute2 procps
 )
 # Only the tests need these: independent DKIM verifiers and milter tools.
 SLUICE_TEST_PACKAGES=(
-  python3-dkim python3-nacl libmail-dkim-perl opendkim opendkim-tools miltertest
+  libmail-dkim-perl libnet-dns-perl opendkim opendkim-tools miltertest
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -9,6 +9,7 @@ Usage: quickstart_demo.py BUILDDIR [--keep]
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(kRoot, "tests", "e2e"))
 
 from harness import PostfixInstance, RedisServer, Sink, cleanup, swaks  # noqa: E402
+from harness.dkim_keys import verify_dkimpy  # noqa: E402
+from harness.milter import MilterDaemon  # noqa: E402
 from harness.policyd import PolicyDaemon  # noqa: E402
 
 kQuota = """[quota per-account]
@@ -53,11 +56,38 @@ def send(postfix, to, subject):
                       body="This message went through a real Postfix and sluice-policyd.\n")
 
 
-def demo(builddir, redis, sink, policyd, postfix, keep):
+class DemoKey:
+    """A key made by sluicectl, and the DNS record it printed."""
+
+    def __init__(self, algorithm, path, record):
+        self.domain, self.selector, self.algorithm = "example.test", f"demo-{algorithm}", algorithm
+        self.path, self.record = path, record
+        self.dns_name = f"{self.selector}._domainkey.{self.domain}"
+
+
+def make_keys(builddir):
+    keydir = cleanup.make_dir("dkim-keys")
+    keys = []
+    for algorithm in ("ed25519", "rsa"):
+        ctl = os.path.join(builddir, "ctl", "sluicectl")
+        got = subprocess.run([ctl, "dkim", "keygen", "--domain", "example.test", "--selector", f"demo-{algorithm}",
+                              "--algorithm", algorithm, "--out", keydir], capture_output=True, text=True, timeout=60)
+        lines = got.stdout.rstrip().splitlines()
+        show(lines[lines.index("; publish in DNS:") + 1:] if "; publish in DNS:" in lines else lines)
+        if got.returncode != 0:
+            print(got.stderr)
+            return None
+        record = "".join(re.findall(r'"([^"]*)"', got.stdout.split("publish in DNS:")[1]))
+        keys.append(DemoKey(algorithm, os.path.join(keydir, f"demo-{algorithm}.example.test.key"), record))
+    return keys
+
+
+def demo(builddir, redis, sink, policyd, milter, postfix, keep):
     conf = policyd.config_path
     show([f"redis-server    127.0.0.1:{redis.port}   (no persistence, data in {redis.dir})",
           f"sink            127.0.0.1:{sink.port}   (stores each message in {sink.mail_dir})",
           f"sluice-policyd  127.0.0.1:{policyd.port}   (config {conf}, log {policyd.log_path})",
+          f"sluice-milter   127.0.0.1:{milter.port}   (config {milter.config_path}, log {milter.log_path})",
           f"postfix         127.0.0.1:{postfix.port}   (config {postfix.etc}, log {postfix.log_path})"])
     step(f"sluicectl -c {conf} -n   (check the configuration)")
     if run_ctl(builddir, "-c", conf, "-n") != 0:
@@ -77,9 +107,14 @@ def demo(builddir, redis, sink, policyd, postfix, keep):
     postfix.wait_queue_empty(30)
     sink.wait_for(2, 15)
     got = sink.messages()[-1]
-    step("what the sink received (the second message)")
+    step("what the sink received (the second message): signed twice, tracked, X-Mailer removed")
     show([f"MAIL FROM: <{got.mail_from}>", "RCPT TO:   " + ", ".join(f"<{r}>" for r in got.rcpt_tos)])
     show(got.header_block.decode("utf-8", "replace").rstrip("\r\n").split("\r\n"))
+    step("an independent verifier (Python dkimpy) checks both signatures with the published records")
+    for result in verify_dkimpy(got.raw, milter.keys):
+        show([f"{'pass' if result['ok'] else 'FAIL'}  {result['a']}  d={result['d']} s={result['s']}"])
+    step("sluice-milter's log line for it")
+    show([line for line in milter.log().splitlines() if "sluice_id=" in line][-1:])
 
     step("a third message: over quota, Postfix defers it with sluice-policyd's answer")
     third = send(postfix, "bob@example.net", "Hello 3")
@@ -102,7 +137,6 @@ def demo(builddir, redis, sink, policyd, postfix, keep):
     step("Postfix's log for the refusals")
     show([line for line in postfix.log().splitlines() if "reject:" in line][-2:])
 
-    step("the milter (DKIM, tracking ID) joins this demo when it lands")
     if keep:
         step("--keep: the stack stays up; press Ctrl-C to stop it")
         show([f"swaks --server 127.0.0.1:{postfix.port} --auth-user alice --auth-password alice-pw "
@@ -123,15 +157,24 @@ def main():
     cleanup.install_signal_handlers()
     cleanup.reap_stale(verbose=True)
     try:
-        step("starting a private redis-server, an SMTP sink, sluice-policyd and a private Postfix on 127.0.0.1")
-        with RedisServer() as redis, Sink() as sink, PolicyDaemon(redis, config=kQuota) as policyd:
+        step("sluicectl dkim keygen: an Ed25519 and an RSA key for example.test, and the DNS records to publish")
+        keys = make_keys(builddir)
+        if keys is None:
+            return 1
+        step("starting a private redis-server, an SMTP sink, sluice-policyd, sluice-milter and a private Postfix "
+             "on 127.0.0.1")
+        with RedisServer() as redis, Sink() as sink, PolicyDaemon(redis, config=kQuota) as policyd, \
+                MilterDaemon(keys=keys, signing=[("*@example.test", k) for k in keys],
+                             rules="remove X-Mailer\nremove User-Agent\n") as milter:
             policy = f"check_policy_service inet:127.0.0.1:{policyd.port}"
             with PostfixInstance(relay=sink, sasl_users={"alice": "alice-pw"},
                                  main_cf={"mynetworks": "",
                                           "smtpd_recipient_restrictions": [policy],
                                           "smtpd_end_of_data_restrictions": [policy],
-                                          "smtpd_policy_service_timeout": "5s"}) as postfix:
-                if demo(builddir, redis, sink, policyd, postfix, keep) != 0:
+                                          "smtpd_policy_service_timeout": "5s",
+                                          "smtpd_milters": milter.socket_spec,
+                                          "milter_default_action": "tempfail"}) as postfix:
+                if demo(builddir, redis, sink, policyd, milter, postfix, keep) != 0:
                     return 1
         return 0
     except KeyboardInterrupt:

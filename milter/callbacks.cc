@@ -1,0 +1,285 @@
+#include "milter/callbacks.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/log.h"
+#include "milter/message.h"
+#include "milter/runtime.h"
+
+namespace sluice::milter {
+namespace {
+
+// Steps we never need, and steps whose reply the MTA need not wait for
+// (fewer round trips per message). MAIL keeps its reply: mail that is not
+// outbound is accepted there and skips everything else.
+constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+// Header values exactly as in the message, leading space included: simple
+// canonicalisation depends on it.
+constexpr unsigned long kLeadingSpace = SMFIP_HDR_LEADSPC;
+
+struct Connection {
+  SnapshotPtr snapshot;
+  unsigned long protocol = 0;  // the SMFIP_* flags the MTA agreed to
+  std::string client_address;
+  std::optional<Message> message;
+  std::string header_error;  // set when the header broke a cap (no reply possible then)
+};
+
+Connection* connection_of(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
+
+sfsistat step_reply(const Connection* conn, unsigned long no_reply_flag) {
+  return conn != nullptr && (conn->protocol & no_reply_flag) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+// No exception may cross into libmilter's C code: anything thrown becomes
+// a temporary failure of this message.
+template <class F>
+sfsistat guarded(const char* step, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    log_error("milter %s: %s; tempfailing", step, e.what());
+  } catch (...) {
+    log_error("milter %s: unknown exception; tempfailing", step);
+  }
+  return SMFIS_TEMPFAIL;
+}
+
+std::string macro(SMFICTX* ctx, const char* name) {
+  const char* value = smfi_getsymval(ctx, const_cast<char*>(name));
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long offered_protocol,
+                      unsigned long /*f2*/, unsigned long /*f3*/, unsigned long* actions, unsigned long* protocol,
+                      unsigned long* p2, unsigned long* p3) {
+  return guarded("negotiate", [&]() -> sfsistat {
+    const SnapshotPtr snapshot = runtime().snapshot();
+    unsigned long wanted_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+    if (snapshot->config->milter.verp) wanted_actions |= SMFIF_CHGFROM;
+    if ((offered_actions & wanted_actions) != wanted_actions) {
+      log_error("the MTA does not offer the milter actions needed (offered 0x%lx, need 0x%lx)", offered_actions,
+                wanted_actions);
+      return SMFIS_REJECT;
+    }
+    auto conn = std::make_unique<Connection>();
+    conn->snapshot = snapshot;
+    conn->protocol = offered_protocol & (kSkipSteps | kNoReplySteps | kLeadingSpace);
+    *actions = wanted_actions;
+    *protocol = conn->protocol;
+    *p2 = 0;
+    *p3 = 0;
+    smfi_setpriv(ctx, conn.release());
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* address) {
+  return guarded("connect", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn == nullptr) return SMFIS_TEMPFAIL;
+    char text[INET6_ADDRSTRLEN] = "";
+    if (address != nullptr && address->sa_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(address)->sin_addr, text, sizeof text);
+    } else if (address != nullptr && address->sa_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
+    }
+    conn->client_address = text;  // empty for local submission (sendmail -bs, pickup)
+    return step_reply(conn, SMFIP_NR_CONN);
+  });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+  return guarded("envfrom", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn == nullptr) return SMFIS_TEMPFAIL;
+    Envelope envelope;
+    envelope.client_address = conn->client_address;
+    envelope.auth_authen = macro(ctx, "{auth_authen}");
+    std::string sender = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+    if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') sender = sender.substr(1, sender.size() - 2);
+    envelope.mail_from = sender;
+    conn->header_error.clear();
+    conn->message.emplace(conn->snapshot, std::move(envelope), runtime().next_tracking_id());
+    if (!conn->message->outbound()) {
+      log_debug("from=<%s> client=%s: not authenticated nor internal, accepted untouched",
+                log_escape(sender).c_str(), conn->client_address.c_str());
+      conn->message.reset();
+      return SMFIS_ACCEPT;
+    }
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** /*argv*/) {
+  return guarded("envrcpt", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn != nullptr && conn->message) conn->message->add_recipient();
+    return step_reply(conn, SMFIP_NR_RCPT);
+  });
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+  return guarded("header", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn != nullptr && conn->message && conn->header_error.empty()) {
+      std::string_view text = value != nullptr ? value : "";
+      std::string with_space;
+      if ((conn->protocol & SMFIP_HDR_LEADSPC) == 0) {
+        // An MTA without leading-space support strips one space; put it
+        // back so the value is what the message carries.
+        with_space = " " + std::string(text);
+        text = with_space;
+      }
+      if (Status added = conn->message->header(name != nullptr ? name : "", text); !added) {
+        conn->header_error = added.error().detail;
+      }
+    }
+    return step_reply(conn, SMFIP_NR_HDR);
+  });
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+  return guarded("eoh", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn != nullptr && conn->message && conn->header_error.empty()) conn->message->end_of_headers();
+    return step_reply(conn, SMFIP_NR_EOH);
+  });
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t length) {
+  return guarded("body", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn != nullptr && conn->message && conn->header_error.empty()) {
+      conn->message->body(std::string_view(reinterpret_cast<const char*>(chunk), length));
+    }
+    return step_reply(conn, SMFIP_NR_BODY);
+  });
+}
+
+// Milter header values fold with a bare LF: Postfix and Sendmail turn each
+// LF into the message's CRLF themselves (a CRLF would arrive as CR CR LF).
+std::string milter_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\r' && i + 1 < value.size() && value[i + 1] == '\n') continue;
+    out += value[i];
+  }
+  return out;
+}
+
+bool apply(SMFICTX* ctx, const EomPlan& plan, std::string& failure) {
+  for (const HeaderChange& change : plan.changes) {
+    const std::string value = change.value ? milter_value(*change.value) : std::string();
+    if (smfi_chgheader(ctx, const_cast<char*>(change.name.c_str()), change.index,
+                       change.value ? const_cast<char*>(value.c_str()) : nullptr) != MI_SUCCESS) {
+      failure = "chgheader " + change.name;
+      return false;
+    }
+  }
+  for (const HeaderField& field : plan.additions) {
+    const std::string value = milter_value(field.value);
+    if (smfi_addheader(ctx, const_cast<char*>(field.name.c_str()), const_cast<char*>(value.c_str())) != MI_SUCCESS) {
+      failure = "addheader " + field.name;
+      return false;
+    }
+  }
+  // Inserting at index 0 pushes earlier insertions down: go last to first
+  // so plan.prepend[0] ends up on top.
+  for (auto it = plan.prepend.rbegin(); it != plan.prepend.rend(); ++it) {
+    const std::string value = milter_value(it->value);
+    if (smfi_insheader(ctx, 0, const_cast<char*>(it->name.c_str()), const_cast<char*>(value.c_str())) != MI_SUCCESS) {
+      failure = "insheader " + it->name;
+      return false;
+    }
+  }
+  if (plan.new_envelope_from) {
+    const std::string from = "<" + *plan.new_envelope_from + ">";
+    if (smfi_chgfrom(ctx, const_cast<char*>(from.c_str()), nullptr) != MI_SUCCESS) {
+      failure = "chgfrom";
+      return false;
+    }
+  }
+  return true;
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+  return guarded("eom", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn == nullptr || !conn->message) return SMFIS_CONTINUE;
+    const std::string queue_id = macro(ctx, "i");
+    if (!conn->header_error.empty()) {
+      log_warn("%s: %s; tempfailing", queue_id.empty() ? "NOQUEUE" : queue_id.c_str(), conn->header_error.c_str());
+      smfi_setreply(ctx, const_cast<char*>("452"), const_cast<char*>("4.3.4"),
+                    const_cast<char*>("Message header too large to process"));
+      conn->message.reset();
+      return SMFIS_TEMPFAIL;
+    }
+    const EomPlan plan = conn->message->finish(queue_id);
+    conn->message.reset();
+    if (plan.reply == EomPlan::Reply::kTempfail) {
+      log_warn("%s", plan.log_line.c_str());
+      const std::string enhanced = plan.reply_text.substr(0, plan.reply_text.find(' '));
+      const std::string text = plan.reply_text.substr(plan.reply_text.find(' ') + 1);
+      smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(enhanced.c_str()),
+                    const_cast<char*>(text.c_str()));
+      return SMFIS_TEMPFAIL;
+    }
+    std::string failure;
+    if (!apply(ctx, plan, failure)) {
+      // Half-applied edits or a missing signature must not leave the relay.
+      log_error("%s; the MTA refused %s: tempfailing", plan.log_line.c_str(), failure.c_str());
+      return SMFIS_TEMPFAIL;
+    }
+    log_info("%s", plan.log_line.c_str());
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+  return guarded("abort", [&]() -> sfsistat {
+    if (Connection* conn = connection_of(ctx)) conn->message.reset();
+    return SMFIS_CONTINUE;
+  });
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+  // close always comes, abort or not: the connection's state dies here.
+  std::unique_ptr<Connection> conn{connection_of(ctx)};
+  smfi_setpriv(ctx, nullptr);
+  return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+smfiDesc milter_description() {
+  smfiDesc desc{};
+  desc.xxfi_name = const_cast<char*>("sluice-milter");
+  desc.xxfi_version = SMFI_VERSION;
+  // What we may ever use; each connection negotiates only what its
+  // configuration needs (CHGFROM only with verp = yes).
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM;
+  desc.xxfi_connect = on_connect;
+  desc.xxfi_envfrom = on_envfrom;
+  desc.xxfi_envrcpt = on_envrcpt;
+  desc.xxfi_header = on_header;
+  desc.xxfi_eoh = on_eoh;
+  desc.xxfi_body = on_body;
+  desc.xxfi_eom = on_eom;
+  desc.xxfi_abort = on_abort;
+  desc.xxfi_close = on_close;
+  desc.xxfi_negotiate = on_negotiate;
+  return desc;
+}
+
+}  // namespace sluice::milter

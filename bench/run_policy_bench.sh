@@ -320,8 +320,8 @@ if ! over_budget; then
   EVAL_ARGS=(EVALSHA "$SHA" 3 "sluice:v1:idem:bench.__rand_int__.1.0:192.0.2.1"
     "sluice:v1:sup:global:r__rand_int__@dest1.bench.example" "sluice:v1:qo:sasl_username=user1"
     rcpt 1 "rcpt:r__rand_int__@dest1.bench.example" 600000 1 1 2 60000 global
-    per-user messages 86400 1000000 defer 1 1 0 "sluice:v1:q:per-user:messages:86400:" sasl_username=user1
-    per-user recipients 86400 1000000 defer 1 1 1 "sluice:v1:q:per-user:recipients:86400:" sasl_username=user1)
+    per-user messages 86400 1000000 defer 1 messages/86400 1 0 "sluice:v1:q:per-user:messages:86400:" sasl_username=user1
+    per-user recipients 86400 1000000 defer 1 recipients/86400 1 1 "sluice:v1:q:per-user:recipients:86400:" sasl_username=user1)
   last() { tr '\r' '\n' | grep -E 'requests per second' | tail -1 | sed 's/^ *//'; }
   {
     "${RB[@]}" -t set,incr 2>&1 | tr '\r' '\n' | grep -E 'requests per second' | sed 's/^ *//; s/^/redis-benchmark -t set,incr (c=50): /'

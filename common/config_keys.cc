@@ -6,6 +6,7 @@
 #include <cctype>
 #include <fstream>
 
+#include "common/ascii.h"
 #include "common/config_values.h"
 #include "common/listen_address.h"
 
@@ -108,9 +109,7 @@ Status store_header_names(std::vector<std::string>& out, std::string_view value)
   for (std::string_view item : split_list(value)) {
     if (item.empty()) continue;
     if (!is_header_name(item)) return config_error("\"" + log_escape(item, 64) + "\" is not a header name");
-    std::string lower(item);
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.push_back(std::move(lower));
+    out.push_back(ascii_lower(item));
   }
   return {};
 }

@@ -1,4 +1,6 @@
 #include "common/policy_check.h"
+#include "common/ascii.h"
+#include "common/redis_keys.h"
 
 #include <algorithm>
 #include <utility>
@@ -14,26 +16,6 @@ namespace {
 constexpr std::string_view kAllow = "allow";
 constexpr std::string_view kSuppressed = "suppressed";
 constexpr std::string_view kOver = "over";
-
-// Same escaping as every key component that is not the last one.
-std::string escape_component(std::string_view part) {
-  std::string out;
-  out.reserve(part.size());
-  for (char ch : part) {
-    if (ch == '%') out += "%25";
-    else if (ch == ':') out += "%3A";
-    else out += ch;
-  }
-  return out;
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
 
 std::string_view stage_name(PolicyFacts::Stage stage) {
   return stage == PolicyFacts::Stage::kRcpt ? "rcpt" : "eom";
@@ -113,7 +95,7 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
     }
   }
 
-  // Quota counters, 10 ARGV each (lua/policy_check.lua).
+  // Quota counters, 11 ARGV each (lua/policy_check.lua).
   std::vector<std::string> key_strings;  // one override hash each
   std::vector<std::string> counter_args;
   std::size_t counters = 0;
@@ -147,7 +129,8 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
       counter_args.insert(counter_args.end(),
                           {rule.name, std::string(quota_metric_name(limit.metric)),
                            std::to_string(limit.window.count()), std::to_string(std::min(limit.limit, kMaxQuotaLimit)),
-                           std::string(action_name(rule.action)), override_index, std::to_string(amount),
+                           std::string(action_name(rule.action)), override_index,
+                           quota_override_field(limit.metric, limit.window), std::to_string(amount),
                            charge ? "1" : "0", quota_counter_stem(prefix_, rule.name, limit.metric, limit.window),
                            key_string});
       ++counters;
@@ -160,7 +143,7 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
   call.script = &policy_check_script();
   const bool idem = !facts.instance.empty();
   if (idem) {
-    call.keys.push_back(prefix_ + "idem:" + escape_component(facts.instance) + ":" + facts.client_address);
+    call.keys.push_back(prefix_ + "idem:" + redis_key_component(facts.instance) + ":" + facts.client_address);
   }
   call.keys.insert(call.keys.end(), sup_keys.begin(), sup_keys.end());
   for (const std::string& ks : key_strings) call.keys.push_back(quota_override_key(prefix_, ks));

@@ -19,11 +19,15 @@
 //   bytes window of every applicable rule; all are charged only if all pass.
 // - Windows are fixed and aligned to the Unix epoch, timed by Redis (TIME);
 //   a per-key-string override replaces a configured limit.
-// - Idempotency: when the request has an instance, the answer is recorded
-//   in a hash per (instance, client_address), field "<stage>:<recipient>",
-//   for kPolicyReplayTtl. The same request again (Postfix resends a request
-//   whose reply it lost) gets the recorded answer with replayed = true and
-//   charges nothing.
+// - Idempotency: when the request has an instance, an answer that charged
+//   something (an admission) is recorded in a hash per (instance,
+//   client_address), field "<stage>:<recipient>", for kPolicyReplayTtl. The
+//   same request again (Postfix resends a request whose reply it lost) gets
+//   the recorded answer with replayed = true and charges nothing, even when
+//   it would be refused now. An answer that charged nothing (a refusal, or
+//   an admission with nothing to charge) is not recorded: a resend is decided
+//   again on the current state and charges at most once, since Postfix acts
+//   only on the reply it receives (doc/redis-schema.md).
 // Guarantees: build() and parse() are pure and thread-safe (the object is
 // immutable); exact under any concurrency while one Redis primary is
 // reachable (the script is atomic). parse() never trusts the reply: a shape

@@ -1,4 +1,5 @@
 #include "common/quota_store.h"
+#include "common/ascii.h"
 
 #include <algorithm>
 #include <charconv>
@@ -45,14 +46,6 @@ Result<std::string> unescape_value(std::string_view text) {
     if (hi < 0 || lo < 0) return make_error(Errc::kInvalidInput, "bad %-escape in a quota key string");
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
-  }
-  return out;
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
   }
   return out;
 }

@@ -1,4 +1,5 @@
 #include "common/suppression_store.h"
+#include "common/redis_keys.h"
 
 #include <algorithm>
 #include <charconv>
@@ -15,19 +16,6 @@ constexpr std::string_view kReasons[] = {"hard-bounce", "complaint", "unsubscrib
 constexpr std::size_t kMaxPageSize = 10000;
 constexpr int kPruneBatch = 1000;
 
-// A key component that is not the last one: '%' and ':' are percent-encoded
-// so that ':' always separates components (doc/redis-schema.md).
-std::string escape_component(std::string_view part) {
-  std::string out;
-  out.reserve(part.size());
-  for (char ch : part) {
-    if (ch == '%') out += "%25";
-    else if (ch == ':') out += "%3A";
-    else out += ch;
-  }
-  return out;
-}
-
 // "<prefix><kind>:<scope>[:<escaped value>]": one of the two indexes of a list.
 std::string index_key(std::string_view prefix, std::string_view kind, SuppressionScope scope,
                       std::string_view scope_value) {
@@ -37,7 +25,7 @@ std::string index_key(std::string_view prefix, std::string_view kind, Suppressio
   key += suppression_scope_name(scope);
   if (scope != SuppressionScope::kGlobal) {
     key += ':';
-    key += escape_component(scope_value);
+    key += redis_key_component(scope_value);
   }
   return key;
 }
@@ -172,7 +160,7 @@ std::string suppression_entry_key(std::string_view key_prefix, SuppressionScope 
   key += suppression_scope_name(scope);
   key += ':';
   if (scope != SuppressionScope::kGlobal) {
-    key += escape_component(scope_value);
+    key += redis_key_component(scope_value);
     key += ':';
   }
   key += recipient;

@@ -69,7 +69,7 @@ fi
 
 # End-to-end tests: real redis-server, real Postfix, swaks, the sink.
 say "end-to-end tests"
-make -s -C "$SLUICE_BUILD" --no-print-directory check-e2e E2E_ARGS="$filter" 2>&1 | tee "$SLUICE_BUILD/e2e.out"
+make -s -C "$SLUICE_BUILD/tests/e2e" --no-print-directory check-e2e E2E_ARGS="$filter" 2>&1 | tee "$SLUICE_BUILD/e2e.out"
 summary=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' "$SLUICE_BUILD/e2e.out" | tail -n 1)
 if [ -z "$summary" ]; then
   failed=$((failed + 1)); failures+=("e2e runner did not finish")

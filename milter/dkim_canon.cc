@@ -1,4 +1,5 @@
 #include "milter/dkim_canon.h"
+#include "common/ascii.h"
 
 #include <openssl/evp.h>
 
@@ -11,7 +12,6 @@ namespace {
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Collects canonical bytes into a string (canonical_body()).
 class StringSink final : public ByteSink {

@@ -1,4 +1,5 @@
 #include "milter/dkim_key.h"
+#include "milter/openssl_error.h"
 
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -20,17 +21,6 @@ namespace {
 
 using BioPtr = CHandle<BIO, BIO_free>;
 using MdCtxPtr = CHandle<EVP_MD_CTX, EVP_MD_CTX_free>;
-
-// Takes the oldest OpenSSL error as text and empties this thread's queue, so
-// no stale error is blamed on a later, unrelated call.
-std::string openssl_error() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
 
 Error key_error(std::string detail) { return make_error(Errc::kConfig, std::move(detail)); }
 

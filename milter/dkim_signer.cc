@@ -1,4 +1,6 @@
 #include "milter/dkim_signer.h"
+#include "milter/openssl_error.h"
+#include "common/ascii.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -15,35 +17,12 @@ constexpr std::size_t kFieldNameWidth = 15;         // "DKIM-Signature:"
 constexpr std::string_view kFold = "\r\n\t";
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
 
 // Field name for matching: trailing WSP dropped ("Subject :"), case folded.
 std::string match_name(std::string_view name) {
   while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
-  return lower(name);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string openssl_error() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
+  return ascii_lower(name);
 }
 
 // Letters, digits, '-', '_' in dot-separated non-empty labels (d=, s=).
@@ -158,8 +137,8 @@ Status validate_sign_options(const DkimSignOptions& options) {
     if (at == std::string::npos) return make_error(Errc::kConfig, "dkim: i= must contain '@'");
     const std::string_view domain = std::string_view(options.identity).substr(at + 1);
     const std::string_view d = options.domain;
-    const bool same = iequals(domain, d);
-    const bool sub = domain.size() > d.size() && iequals(domain.substr(domain.size() - d.size()), d) &&
+    const bool same = ascii_iequals(domain, d);
+    const bool sub = domain.size() > d.size() && ascii_iequals(domain.substr(domain.size() - d.size()), d) &&
                      domain[domain.size() - d.size() - 1] == '.';
     if (!valid_dns_name(domain) || !(same || sub)) {
       return make_error(Errc::kConfig, "dkim: the i= domain must be d= or a subdomain of it (RFC 6376 3.5)");
@@ -177,7 +156,7 @@ std::vector<std::string> dkim_signed_header_names(std::span<const DkimHeader> he
     return static_cast<std::size_t>(std::count(lowered.begin(), lowered.end(), lc));
   };
   std::vector<std::string> oversigned;
-  for (const std::string& n : options.oversigned_headers) oversigned.push_back(lower(n));
+  for (const std::string& n : options.oversigned_headers) oversigned.push_back(ascii_lower(n));
   const auto is_oversigned = [&](const std::string& lc) {
     return lc == "from" || std::find(oversigned.begin(), oversigned.end(), lc) != oversigned.end();
   };
@@ -185,7 +164,7 @@ std::vector<std::string> dkim_signed_header_names(std::span<const DkimHeader> he
   std::vector<std::string> names;
   std::vector<std::string> seen;
   const auto add = [&](const std::string& spelled) {
-    const std::string lc = lower(spelled);
+    const std::string lc = ascii_lower(spelled);
     if (std::find(seen.begin(), seen.end(), lc) != seen.end()) return;
     seen.push_back(lc);
     const std::size_t times = count(lc) + (is_oversigned(lc) ? 1 : 0);

@@ -1,5 +1,6 @@
 // Header rewrite rules; see header_rules.h for the format and guarantees.
 #include "milter/header_rules.h"
+#include "common/ascii.h"
 
 #include <regex.h>
 
@@ -58,25 +59,6 @@ class Regex {
 };
 using RegexPtr = std::shared_ptr<const Regex>;
 
-bool ascii_iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out{s};
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return out;
-}
 
 constexpr bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
@@ -252,7 +234,7 @@ bool section_applies(const Section& s, const HeaderContext& ctx) {
       return std::find(s.names.begin(), s.names.end(), ctx.account) != s.names.end();
     case SectionKind::kDomain: {
       if (ctx.sender_domain.empty()) return false;
-      std::string domain = lowercase(ctx.sender_domain);
+      std::string domain = ascii_lower(ctx.sender_domain);
       if (domain.ends_with('.')) domain.pop_back();
       for (const std::string& d : s.names) {
         if (d.starts_with("*.")) {
@@ -356,7 +338,7 @@ class RuleParser {
   Status parse_section(std::string_view line) {
     if (line.back() != ']') return fail("section line must end with ']'");
     std::string_view body = trim(line.substr(1, line.size() - 2));
-    const std::string kind = lowercase(next_word(body));
+    const std::string kind = ascii_lower(next_word(body));
     Section s;
     if (kind == "all") {
       if (!body.empty()) return fail("[all] takes no names");
@@ -368,7 +350,7 @@ class RuleParser {
           if (name.ends_with('.')) name.remove_suffix(1);
           const std::string_view base = name.starts_with("*.") ? name.substr(2) : name;
           if (!valid_domain(base)) return fail("invalid domain \"" + log_escape(name, 64) + "\"");
-          s.names.push_back(lowercase(name));
+          s.names.push_back(ascii_lower(name));
         } else {
           if (name.size() > 255) return fail("account name longer than 255 bytes");
           s.names.emplace_back(name);
@@ -444,7 +426,7 @@ class RuleParser {
   Status parse_rule(std::string_view line) {
     if (out_.rules.size() >= kMaxRules) return fail("more than " + std::to_string(kMaxRules) + " rules");
     std::string_view rest = line;
-    const std::string keyword = lowercase(next_word(rest));
+    const std::string keyword = ascii_lower(next_word(rest));
     Rule rule;
     rule.section = out_.sections.size() - 1;
     rule.where = where();
@@ -531,7 +513,7 @@ struct Working {
 
 bool name_matches(const Rule& rule, std::string_view name) {
   if (rule.name_regex) return rule.name_regex->search(name, nullptr);
-  return ascii_iequal(rule.name, name);
+  return ascii_iequals(rule.name, name);
 }
 
 }  // namespace
@@ -589,7 +571,7 @@ HeaderEdits HeaderRules::apply(std::span<const HeaderField> headers, const Heade
       case RuleKind::kSet: {
         bool first = true;
         for (Working& w : work) {
-          if (w.deleted || !ascii_iequal(w.name, rule.name)) continue;
+          if (w.deleted || !ascii_iequals(w.name, rule.name)) continue;
           if (first) {
             w.value = " " + rule.value;
             first = false;
@@ -637,7 +619,7 @@ HeaderEdits HeaderRules::apply(std::span<const HeaderField> headers, const Heade
   // Index of each original header among those of its name, from 1.
   std::vector<int> index(headers.size(), 0);
   std::unordered_map<std::string, int> seen;
-  for (std::size_t i = 0; i < headers.size(); ++i) index[i] = ++seen[lowercase(headers[i].name)];
+  for (std::size_t i = 0; i < headers.size(); ++i) index[i] = ++seen[ascii_lower(headers[i].name)];
   for (const Working& w : work) {
     if (w.original < 0) {
       if (!w.deleted) {

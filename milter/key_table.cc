@@ -1,5 +1,6 @@
 // OpenDKIM-compatible key table parser; see key_table.h for the format.
 #include "milter/key_table.h"
+#include "common/ascii.h"
 
 #include <array>
 #include <cstdio>
@@ -119,14 +120,6 @@ bool is_valid_dns_name(std::string_view name) {
 
 namespace {
 
-std::string lowercase(std::string_view s) {
-  std::string out{s};
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  }
-  return out;
-}
-
 bool printable_ascii(std::string_view s) {
   for (const char c : s) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
@@ -209,7 +202,7 @@ Result<KeyTable> parse_key_table(std::string_view text, std::string_view file_na
     }
     KeyTableEntry e;
     e.name = std::string(name);
-    e.domain = lowercase(domain);
+    e.domain = ascii_lower(domain);
     e.selector = std::string(selector);
     e.key_path = key.starts_with('/') ? std::string(key) : std::string(directory_of(file)) + std::string(key);
     e.line = n;

@@ -1,4 +1,5 @@
 #include "milter/message.h"
+#include "common/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,12 +10,6 @@
 
 namespace sluice::milter {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // The address in a From field: the last <angle-addr>, else the whole value
 // (RFC 5322 3.4). Display names and comments are not needed to find the
@@ -59,7 +54,7 @@ void Message::end_of_headers() {
   const HeaderField* from = nullptr;
   int from_count = 0;
   for (const HeaderField& field : headers_) {
-    if (iequals(field.name, "From")) {
+    if (ascii_iequals(field.name, "From")) {
       from = &field;
       ++from_count;
     }
@@ -133,7 +128,7 @@ EomPlan Message::finish(std::string_view queue_id) {
   visible.reserve(headers_.size());
   int stripped = 0;
   for (const HeaderField& field : headers_) {
-    if (iequals(field.name, settings.tracking_header)) {
+    if (ascii_iequals(field.name, settings.tracking_header)) {
       ++stripped;
     } else {
       visible.push_back(field);

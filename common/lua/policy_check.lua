@@ -1,6 +1,6 @@
 -- policy_check.lua: the one atomic decision sluice-policyd makes per policy
--- request (RCPT or END-OF-MESSAGE), in one round trip: replay of an earlier
--- answer, suppression lookup, then quota check-all-then-commit-all.
+-- request (RCPT or END-OF-MESSAGE), in one round trip: suppression lookup,
+-- quota check-all-then-commit-all, and the idempotency record of a charge.
 -- Built by common/policy_check.cc (PolicyCheck::build), which alone knows
 -- this layout; the key names are documented in doc/redis-schema.md.
 --
@@ -18,38 +18,43 @@
 --   [7] C, number of quota counters
 --   [8] counter slack in ms: counters live until their window ends plus this
 --   then S scope labels ("global", "sasl_username alice", "sender_domain example.com"),
---   then C groups of 10: rule name, metric, window in seconds, configured limit,
---     action ("defer"|"reject"), override key index (1..O), amount, charge (0|1),
---     counter key stem ("<prefix>q:<rule>:<metric>:<window_s>:"), quota key string.
+--   then C groups of 11: rule name, metric, window in seconds, configured limit,
+--     action ("defer"|"reject"), override key index (1..O), override field
+--     ("<metric>/<window_s>"), amount, charge (0|1), counter key stem
+--     ("<prefix>q:<rule>:<metric>:<window_s>:"), quota key string.
 --   A counter's key is stem .. window index .. ":" .. key string, where the window
 --   index is floor(now_ms / window_ms) from Redis TIME: these keys depend on the
 --   time, so they cannot be declared in KEYS (Sluice runs on one primary, no Cluster).
 -- Check: a counter fails when used + amount > limit (an override replaces the
 -- configured limit). Commit: when every counter passed, each counter with
--- charge = 1 is increased by amount and expires at its window end + slack.
+-- charge = 1 and amount > 0 is increased by amount; a counter created by the
+-- commit expires at its window end + slack (an existing one already does).
+-- Idempotency: only an answer that charged something is recorded (HSETNX, so
+-- a resend that gets this far finds the record and charges nothing). Any
+-- other answer charged nothing, so a resend is simply decided again; a
+-- refusal first looks for a record, since a resend of a charged request may
+-- be refused now (the quota used up meanwhile) but must get its first answer.
 -- Returns (numbers are integers):
 --   {"allow", replayed}
 --   {"suppressed", replayed, scope label, reason, since_ms, expires_ms}
 --   {"over", replayed, rule, metric, window_s, limit, used, reset_at_ms, action}
 -- replayed is 1 when the answer is the one recorded for the same idempotency
 -- field (nothing is charged then), else 0.
+--
+-- Cost (the hot path; each redis.call costs far more than the command itself):
+-- TIME; one EXISTS over every suppression and override key (the usual answer
+-- is 0: nothing more to read); one MGET of every counter; and, when admitted
+-- and charging, HSETNX + PEXPIRE of the record and one INCRBY (or SET PX for
+-- a new counter) per charged counter.
 
 local n_idem = tonumber(ARGV[2])
-local idem_field = ARGV[3]
 local n_sup = tonumber(ARGV[5])
+local n_ovr = tonumber(ARGV[6])
 local n_ctr = tonumber(ARGV[7])
-local slack = tonumber(ARGV[8])
-local kGroup = 10
-
--- The stored form of an answer: every element as a string (cjson would round
--- numbers to 14 digits).
-local function record(answer)
-  local out = {}
-  for i, v in ipairs(answer) do
-    if type(v) == 'number' then out[i] = string.format('%d', v) else out[i] = v end
-  end
-  return cjson.encode(out)
-end
+local kGroup = 11
+-- The record of a charged answer (always an admission), as JSON with every
+-- element a string, the form earlier versions also wrote and read.
+local kAllowRecord = '["allow","0"]'
 
 local function replay(text)
   local stored = cjson.decode(text)
@@ -67,68 +72,109 @@ local function replay(text)
   return answer
 end
 
-if n_idem == 1 then
-  local seen = redis.call('HGET', KEYS[1], idem_field)
+-- The recorded answer to this very request, or nil. Only refusals ask: an
+-- admission finds the record through HSETNX.
+local function recorded()
+  if n_idem == 0 then return nil end
+  local seen = redis.call('HGET', KEYS[1], ARGV[3])
   if seen then return replay(seen) end
+  return nil
 end
 
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local answer = nil
+-- How many suppression entries and override hashes exist (one key lookup
+-- each, one call); usually none, and then none of them is read.
+local present = 0
+if n_sup + n_ovr > 0 then
+  present = redis.call('EXISTS', unpack(KEYS, n_idem + 1, n_idem + n_sup + n_ovr))
+end
 
--- Suppression: the first live entry wins.
+-- Suppression: the first live entry wins. `seen` counts entries found, so
+-- the reads stop once every existing key is accounted for.
+local seen = 0
 for i = 1, n_sup do
+  if seen >= present then break end
   local f = redis.call('HMGET', KEYS[n_idem + i], 'reason', 'since_ms', 'expires_ms')
+  if f[1] or f[2] or f[3] then seen = seen + 1 end
   if f[1] then
     local expires = tonumber(f[3]) or 0
     if expires == 0 or expires > now_ms then
-      answer = {'suppressed', 0, ARGV[8 + i], f[1], tonumber(f[2]) or 0, expires}
-      break
+      return recorded() or {'suppressed', 0, ARGV[8 + i], f[1], tonumber(f[2]) or 0, expires}
     end
   end
 end
 
--- Quotas: check every counter, then commit every charge.
-if not answer then
-  local base = 8 + n_sup
-  local keys = {}
-  local ends = {}
-  for c = 1, n_ctr do
-    local g = base + (c - 1) * kGroup
-    local rule, metric, window_s = ARGV[g + 1], ARGV[g + 2], ARGV[g + 3]
-    local limit = tonumber(ARGV[g + 4])
-    local window_ms = tonumber(window_s) * 1000
-    local index = math.floor(now_ms / window_ms)
-    local window_end = (index + 1) * window_ms
-    local key = ARGV[g + 9] .. string.format('%d', index) .. ':' .. ARGV[g + 10]
-    local override = redis.call('HGET', KEYS[n_idem + n_sup + tonumber(ARGV[g + 6])], metric .. '/' .. window_s)
-    if override then
-      local n = tonumber(override)
+-- Overrides, only when some override hash exists: per key string, field -> limit.
+local overrides = nil
+if present > seen and n_ovr > 0 then
+  overrides = {}
+  for o = 1, n_ovr do
+    local flat = redis.call('HGETALL', KEYS[n_idem + n_sup + o])
+    local m = {}
+    for j = 1, #flat, 2 do m[flat[j]] = flat[j + 1] end
+    overrides[o] = m
+  end
+end
+
+if n_ctr == 0 then return {'allow', 0} end
+
+-- Quotas: read every counter at once, check every one, then commit every charge.
+local base = 8 + n_sup
+local keys = {}
+local ends = {}
+for c = 1, n_ctr do
+  local g = base + (c - 1) * kGroup
+  local window_ms = tonumber(ARGV[g + 3]) * 1000
+  local index = math.floor(now_ms / window_ms)
+  ends[c] = (index + 1) * window_ms
+  -- index < 2^53 is an integer-valued number: concatenation prints its digits.
+  keys[c] = ARGV[g + 10] .. index .. ':' .. ARGV[g + 11]
+end
+local used = redis.call('MGET', unpack(keys))
+
+local charges = false
+for c = 1, n_ctr do
+  local g = base + (c - 1) * kGroup
+  local limit = tonumber(ARGV[g + 4])
+  if overrides then
+    local v = overrides[tonumber(ARGV[g + 6])][ARGV[g + 7]]
+    if v then
+      local n = tonumber(v)
       if n and n >= 0 then limit = math.floor(n) end
     end
-    local used = tonumber(redis.call('GET', key) or '0') or 0
-    if used + tonumber(ARGV[g + 7]) > limit then
-      answer = {'over', 0, rule, metric, tonumber(window_s), limit, used, window_end, ARGV[g + 5]}
-      break
-    end
-    keys[c] = key
-    ends[c] = window_end
   end
-  if not answer then
-    for c = 1, n_ctr do
-      local g = base + (c - 1) * kGroup
-      if ARGV[g + 8] == '1' and tonumber(ARGV[g + 7]) > 0 then
-        redis.call('INCRBY', keys[c], ARGV[g + 7])
-        redis.call('PEXPIREAT', keys[c], string.format('%d', ends[c] + slack))
-      end
-    end
-    answer = {'allow', 0}
+  local u = tonumber(used[c]) or 0
+  local amount = tonumber(ARGV[g + 8])
+  if u + amount > limit then
+    return recorded() or {'over', 0, ARGV[g + 1], ARGV[g + 2], tonumber(ARGV[g + 3]), limit, u, ends[c], ARGV[g + 5]}
   end
+  if ARGV[g + 9] == '1' and amount > 0 then charges = true end
 end
 
+-- Admitted. An admission that charges nothing needs no record: deciding a
+-- resend again charges nothing either.
+if not charges then return {'allow', 0} end
 if n_idem == 1 then
-  redis.call('HSET', KEYS[1], idem_field, record(answer))
+  if redis.call('HSETNX', KEYS[1], ARGV[3], kAllowRecord) == 0 then
+    return replay(redis.call('HGET', KEYS[1], ARGV[3]))
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
-return answer
+local slack = tonumber(ARGV[8])
+local created = {}
+for c = 1, n_ctr do
+  local g = base + (c - 1) * kGroup
+  if ARGV[g + 9] == '1' and ARGV[g + 8] ~= '0' then
+    local key = keys[c]
+    if used[c] or created[key] then
+      redis.call('INCRBY', key, ARGV[g + 8])
+    else
+      -- A new counter: value and expiry in one call (PX from the same TIME).
+      redis.call('SET', key, ARGV[g + 8], 'PX', string.format('%d', ends[c] + slack - now_ms))
+      created[key] = true
+    end
+  end
+end
+return {'allow', 0}

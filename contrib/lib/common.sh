@@ -20,6 +20,9 @@ SLUICE_RUN_PACKAGES=(
 # Only the tests need these: independent DKIM verifiers and milter tools.
 SLUICE_TEST_PACKAGES=(
   libmail-dkim-perl libnet-dns-perl opendkim opendkim-tools miltertest
+  # tests/e2e/harness/sendmail.py: m4 builds sendmail.cf, gcc (cc) its
+  # LD_PRELOAD shim; Sendmail itself comes from `apt-get download`.
+  m4 gcc
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -543,7 +543,8 @@ TEST_F(PolicyCheckRedis, IdempotentReplayDoesNotDoubleCharge) {
       {eom_facts("A.1"), Kind::kAllow, true, "EOM of A resent"},
       {eom_facts("B.2"), Kind::kAllow, false, "EOM of B: 2 of 2"},
       {eom_facts("C.3"), Kind::kOverQuota, false, "EOM of C: over"},
-      {eom_facts("C.3"), Kind::kOverQuota, true, "EOM of C resent: same answer"},
+      {eom_facts("C.3"), Kind::kOverQuota, false, "EOM of C resent: decided again (charged nothing), same answer"},
+      {eom_facts("A.1"), Kind::kAllow, true, "EOM of A resent once more: over now, but A was charged: its answer"},
   };
   for (const auto& c : cases) {
     Result<PolicyOutcome> r = run(check, c.facts);
@@ -553,18 +554,144 @@ TEST_F(PolicyCheckRedis, IdempotentReplayDoesNotDoubleCharge) {
   }
   EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kMessages), 2u);
   EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 2u);
-  // The replayed over-quota answer carries the original details.
+  // The over-quota answer to a resend carries the details.
   Result<PolicyOutcome> r = run(check, eom_facts("C.3"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->rule, "msgs");
   EXPECT_EQ(r->used, 2u);
   EXPECT_EQ(r->limit, lim(QuotaMetric::kMessages, 2, 3600s));
   EXPECT_GT(r->reset_at_ms, 0);
+  // Only answers that charged are recorded.
+  auto refused = conn_->command({"EXISTS", "sluice:v1:idem:C.3:192.0.2.1"});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ((*refused)->integer, 0) << "a refusal charged nothing: no record";
+  auto fields = conn_->command({"HLEN", "sluice:v1:idem:A.1:192.0.2.1"});
+  ASSERT_TRUE(fields.ok());
+  EXPECT_EQ((*fields)->integer, 3) << "rcpt:x, rcpt:y, eom:";
   // The record expires after kPolicyReplayTtl.
-  auto pttl = conn_->command({"PTTL", "sluice:v1:idem:C.3:192.0.2.1"});
+  auto pttl = conn_->command({"PTTL", "sluice:v1:idem:A.1:192.0.2.1"});
   ASSERT_TRUE(pttl.ok());
   EXPECT_GT((*pttl)->integer, kPolicyReplayTtl.count() - 5000);
   EXPECT_LE((*pttl)->integer, kPolicyReplayTtl.count());
+}
+
+TEST_F(PolicyCheckRedis, ChargedRecipientResentAfterItWasSuppressedGetsItsFirstAnswer) {
+  const std::vector<QuotaRule> rules = {
+      rule("rcpts", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kRecipients, 10, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  Result<PolicyOutcome> first = run(check, rcpt_facts("late@example.net", "S.1"));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->kind, Kind::kAllow) << describe(first);
+  suppress(SuppressionScope::kGlobal, "", "late@example.net", "complaint");
+  Result<PolicyOutcome> resent = run(check, rcpt_facts("late@example.net", "S.1"));
+  ASSERT_TRUE(resent.ok());
+  EXPECT_EQ(resent->kind, Kind::kAllow) << describe(resent);
+  EXPECT_TRUE(resent->replayed);
+  // Another message to that recipient is refused, and charged nothing.
+  Result<PolicyOutcome> other = run(check, rcpt_facts("late@example.net", "S.2"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->kind, Kind::kSuppressed) << describe(other);
+  EXPECT_FALSE(other->replayed);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 1u);
+}
+
+TEST_F(PolicyCheckRedis, AdmissionThatChargesNothingIsNotRecorded) {
+  // At RCPT the messages limit is only checked: nothing is charged.
+  const std::vector<QuotaRule> rules = {
+      rule("msgs", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kMessages, 5, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  for (int i = 0; i < 2; ++i) {
+    Result<PolicyOutcome> r = run(check, rcpt_facts("x@example.net", "N.1"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->kind, Kind::kAllow) << describe(r);
+    EXPECT_FALSE(r->replayed) << "attempt " << i << ": decided again";
+  }
+  auto exists = conn_->command({"EXISTS", "sluice:v1:idem:N.1:192.0.2.1"});
+  ASSERT_TRUE(exists.ok());
+  EXPECT_EQ((*exists)->integer, 0);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kMessages), 0u);
+}
+
+TEST_F(PolicyCheckRedis, RecordsOfEarlierVersionsAreReplayed) {
+  // Earlier versions recorded every answer, refusals included, in the same form.
+  const std::vector<QuotaRule> rules = {
+      rule("msgs", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kMessages, 1, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:idem:O.1:192.0.2.1", "eom:",
+                              R"(["over","0","msgs","messages","3600","1","1","1718003600000","defer"])"})
+                  .ok());
+  ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:idem:O.2:192.0.2.1", "eom:", R"(["allow","0"])"}).ok());
+  // A record is read when the request is refused (or finds it by HSETNX when
+  // admitted): use the quota up so that both resends are refused now.
+  ASSERT_EQ(run(check, eom_facts("X.1"))->kind, Kind::kAllow);
+  Result<PolicyOutcome> over = run(check, eom_facts("O.1"));
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(over->kind, Kind::kOverQuota) << describe(over);
+  EXPECT_TRUE(over->replayed);
+  EXPECT_EQ(over->reset_at_ms, 1718003600000);
+  Result<PolicyOutcome> allow = run(check, eom_facts("O.2"));
+  ASSERT_TRUE(allow.ok());
+  EXPECT_EQ(allow->kind, Kind::kAllow) << describe(allow);
+  EXPECT_TRUE(allow->replayed);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kMessages), 1u);
+}
+
+TEST_F(PolicyCheckRedis, OverrideHonouredBesideSuppressionEntriesThatDoNotMatch) {
+  // The script reads override hashes only when EXISTS counts more keys than
+  // the suppression entries it found: each row leaves other keys around.
+  const std::vector<QuotaRule> rules = {
+      rule("rcpts", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kRecipients, 100, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  QuotaStore store(*conn_, std::string(kPrefix), rules);
+  ASSERT_TRUE(store.set_override("sasl_username=alice", QuotaMetric::kRecipients, 3600s, 0).ok());
+  const std::int64_t now = redis_now_ms();
+  // An entry whose expires_ms has passed (no PEXPIREAT), and an entry hash
+  // without the looked-up fields.
+  ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:sup:global:x@example.net", "reason", "complaint", "since_ms", "1",
+                              "expires_ms", std::to_string(now - 1000)})
+                  .ok());
+  ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:sup:sasl_username:alice:x@example.net", "note", "odd"}).ok());
+  Result<PolicyOutcome> r = run(check, rcpt_facts("x@example.net"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, Kind::kOverQuota) << describe(r);
+  EXPECT_EQ(r->limit.limit, 0u);
+  // Without the override, admitted.
+  ASSERT_TRUE(store.clear_override("sasl_username=alice", QuotaMetric::kRecipients, 3600s).ok());
+  Result<PolicyOutcome> after = run(check, rcpt_facts("x@example.net"));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->kind, Kind::kAllow) << describe(after);
+}
+
+TEST_F(PolicyCheckRedis, CountersExpireAtWindowEndPlusSlack) {
+  // Two limits on the same (metric, window) of one rule share one counter
+  // key: both are charged, as two increments.
+  const std::vector<QuotaRule> rules = {rule(
+      "per-user", {QuotaKeyField::kSaslUsername},
+      {lim(QuotaMetric::kMessages, 100, 3600s), lim(QuotaMetric::kMessages, 100, 3600s),
+       lim(QuotaMetric::kBytes, 100000, 86400s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(run(check, eom_facts("", 10))->kind, Kind::kAllow);
+  const std::int64_t now = redis_now_ms();
+  // Each row: window, want value.
+  const struct {
+    std::int64_t window_ms;
+    const char* metric;
+    const char* value;
+  } cases[] = {{3'600'000, "messages", "6"}, {86'400'000, "bytes", "30"}};
+  for (const auto& c : cases) {
+    const std::int64_t index = now / c.window_ms;
+    const std::string key = "sluice:v1:q:per-user:" + std::string(c.metric) + ":" +
+                            std::to_string(c.window_ms / 1000) + ":" + std::to_string(index) + ":sasl_username=alice";
+    auto value = conn_->command({"GET", key});
+    ASSERT_TRUE(value.ok());
+    ASSERT_EQ((*value)->type, REDIS_REPLY_STRING) << key;
+    EXPECT_EQ(std::string((*value)->str), c.value) << key;
+    auto pttl = conn_->command({"PTTL", key});
+    ASSERT_TRUE(pttl.ok());
+    const std::int64_t want = (index + 1) * c.window_ms + kQuotaCounterSlack.count() - now;
+    EXPECT_LE((*pttl)->integer, want + 5) << key;
+    EXPECT_GT((*pttl)->integer, want - 5000) << key;
+  }
 }
 
 TEST_F(PolicyCheckRedis, ExactUnderConcurrency) {

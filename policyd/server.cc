@@ -24,6 +24,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kIdleSweepInterval = std::chrono::seconds{1};
+constexpr std::size_t kMaxPendingOutput = 64 * 1024;
+constexpr int kReadsPerEvent = 8;
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -108,14 +110,30 @@ class Server::Connection : public EventLoop::Handler {
 
   void on_io(std::uint32_t events) override {
     if (closed_) return;
-    if ((events & EPOLLOUT) != 0) write_out();
-    if (closed_) return;
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !in_flight_) read_in();
+    if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
+      // Reported whatever the interest mask; the peer is gone either way,
+      // and ignoring it would make epoll report it again at once (a spin).
+      server_.close(*this, in_flight_ ? "client gone with a request in flight" : nullptr);
+      return;
+    }
+    if ((events & EPOLLOUT) != 0) {
+      write_out();
+      if (closed_) return;
+      process_buffered();  // requests held back while replies were piling up
+    }
+    if ((events & EPOLLIN) != 0 && accepting_requests()) read_in();
   }
+
+  // A connection takes requests while none is in flight and its unread
+  // replies stay small: a client that sends without reading stops being
+  // read (and costs no memory) until it reads.
+  bool accepting_requests() const { return !in_flight_ && !closed_ && out_.size() < kMaxPendingOutput; }
 
   void read_in() {
     std::array<char, 16384> buffer;
-    while (!in_flight_ && !closed_) {
+    // A bounded number of reads per event, so one busy client cannot starve
+    // the others; epoll is level-triggered and calls again for the rest.
+    for (int round = 0; round < kReadsPerEvent && accepting_requests(); ++round) {
       const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
       if (n > 0) {
         last_active_ = Clock::now();
@@ -124,7 +142,7 @@ class Server::Connection : public EventLoop::Handler {
         continue;
       }
       if (n == 0) {
-        server_.close(*this, in_flight_ ? "client closed with a request in flight" : nullptr);
+        server_.close(*this, nullptr);
         return;
       }
       if (errno == EINTR) continue;
@@ -134,18 +152,25 @@ class Server::Connection : public EventLoop::Handler {
   }
 
   // Takes complete requests one at a time; stops while one is in flight.
+  // Never re-entered: an answer given synchronously inside start_request()
+  // returns here and the loop goes on, instead of recursing once per
+  // pipelined request (a flood of them would otherwise exhaust the stack).
   void process_buffered() {
-    while (!in_flight_ && !closed_) {
+    if (processing_) return;
+    processing_ = true;
+    while (accepting_requests()) {
       auto next = reader_.next();
       if (!next) {
         log_warn("policy client %s: malformed request: %s; closing", peer_.c_str(),
                  next.error().message().c_str());
         server_.close(*this, nullptr);
-        return;
+        break;
       }
-      if (!next->has_value()) return;
+      if (!next->has_value()) break;
       server_.start_request(*this, std::move(**next));
     }
+    processing_ = false;
+    if (!closed_) update_interest();
   }
 
   void send(std::string_view bytes) {
@@ -169,9 +194,7 @@ class Server::Connection : public EventLoop::Handler {
   }
 
   void update_interest() {
-    // Not reading while a request is in flight is the back-pressure that
-    // keeps a pipelining client's buffer bounded.
-    const std::uint32_t events = (in_flight_ ? 0u : static_cast<std::uint32_t>(EPOLLIN)) |
+    const std::uint32_t events = (accepting_requests() ? static_cast<std::uint32_t>(EPOLLIN) : 0u) |
                                  (out_.empty() ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
     if (events != registered_events_) {
       if (server_.loop_.modify(fd_, events, this)) registered_events_ = events;
@@ -187,6 +210,7 @@ class Server::Connection : public EventLoop::Handler {
   std::uint32_t registered_events_ = EPOLLIN;
   bool in_flight_ = false;
   bool closed_ = false;
+  bool processing_ = false;  // inside process_buffered()
   Clock::time_point last_active_;
   // The request being answered and the snapshot it started under.
   PolicyRequest request_;
@@ -343,9 +367,9 @@ void Server::answer(Connection& connection, const Verdict& verdict, std::string_
     close(connection, nullptr);
     return;
   }
-  // Requests that arrived while this one was in flight.
+  // Requests that arrived while this one was in flight (a no-op when this
+  // answer was given from inside process_buffered itself).
   connection.process_buffered();
-  if (!connection.closed_ && !connection.in_flight_) connection.read_in();
 }
 
 void Server::close(Connection& connection, const char* why) {

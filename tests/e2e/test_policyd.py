@@ -269,3 +269,56 @@ class PolicydConcurrencyTest(E2ETestCase):
         admitted = sum(1 for r in results if r == "DUNNO")
         deferred = sum(1 for r in results if r.startswith("450 4.7.1"))
         self.assertEqual((admitted, deferred), (limit, total - limit))
+
+
+class PolicydFloodTest(E2ETestCase):
+    """Pipelined floods: answered in order without unbounded memory or stack,
+    and never at the expense of other clients."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = cls.enterClassContext(RedisServer())
+        cls.policyd = cls.enterClassContext(PolicyDaemon(cls.redis, config=kQuota))
+
+    def test_ten_thousand_pipelined_requests_are_all_answered_in_order(self):
+        # CONNECT-state requests are answered without Redis, from inside the
+        # request loop: the case that would recurse once per request.
+        count = 10000
+        one = "".join(f"{k}={v}\n" for k, v in rcpt_request("", state="CONNECT").items()) + "\n"
+        with self.policyd.client() as client:
+            sender = threading.Thread(target=client.send_raw, args=(one.encode() * count,))
+            sender.start()
+            answers = [client.read_reply() for _ in range(count)]
+            sender.join(30)
+        self.assertEqual(answers, ["DUNNO"] * count)
+        self.assertTrue(self.policyd.running)
+
+    def test_client_that_never_reads_is_throttled_not_buffered(self):
+        flood = socket_flood(self.policyd.port, megabytes=20)
+        try:
+            with self.policyd.client() as other:
+                started = time.monotonic()
+                self.assertEqual(other.ask(rcpt_request("a@example.net", instance="f1")), "DUNNO")
+                self.assertLess(time.monotonic() - started, 2.0, "another client waited on the flood")
+            with open(f"/proc/{self.policyd.pid}/status") as f:
+                rss_kb = int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+            self.assertLess(rss_kb, 64 * 1024, f"policyd RSS {rss_kb} kB while a client floods without reading")
+        finally:
+            flood.close()
+
+
+def socket_flood(port, megabytes):
+    """A client that writes pipelined requests and never reads a reply."""
+    import socket as socket_module
+    sock = socket_module.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    one = "".join(f"{k}={v}\n" for k, v in rcpt_request("", state="CONNECT").items()).encode() + b"\n"
+    data = one * (megabytes * 1024 * 1024 // len(one))
+    deadline = time.time() + 5
+    sent = 0
+    while sent < len(data) and time.time() < deadline:
+        try:
+            sent += sock.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.01)  # the daemon stopped reading us: as it should
+    return sock

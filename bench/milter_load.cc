@@ -50,22 +50,11 @@
 #include <string_view>
 #include <vector>
 
+#include "load_common.h"
+
 namespace {
 
-using Nanos = std::int64_t;
-
-Nanos now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<Nanos>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-[[noreturn]] void die(const char* fmt, const char* arg = "") {
-  std::fprintf(stderr, "milter_load: ");
-  std::fprintf(stderr, fmt, arg);
-  std::fprintf(stderr, "\n");
-  std::exit(2);
-}
+const char kLoadProgram[] = "milter_load";
 
 // --- protocol constants (libmilter/mfdef.h, protocol version 6) ---
 
@@ -101,11 +90,8 @@ std::string flag_names(std::uint32_t p) {
   return out.empty() ? "-" : out;
 }
 
-struct Options {
-  std::string target;
-  int connections = 1;
-  double duration_s = 10;
-  double warmup_s = 0;
+struct Options : RunOptions {
+  Options() : RunOptions(10) {}
   std::size_t size = 4096;        // whole message, header + body, roughly
   std::size_t chunk = 65535;      // body bytes per SMFIC_BODY
   int rcpts = 1;
@@ -114,8 +100,6 @@ struct Options {
   std::string client_address = "127.0.0.1";
   std::string auth = "bench-user";  // {auth_authen}; empty: not sent
   std::string from_domain = "bench.example";
-  double timeout_s = 10;
-  std::string label;
   bool show_sample = true;
 };
 
@@ -139,63 +123,28 @@ void usage() {
       "Prints a human summary and one machine-readable line starting with RESULT.\n");
 }
 
-double parse_double(const char* name, const char* text, double min, double max) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text, &end);
-  if (errno != 0 || end == text || *end != '\0' || !(v >= min && v <= max)) die("bad value for %s", name);
-  return v;
-}
-
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage();
-      std::exit(0);
-    }
-    if (i + 1 >= argc) die("%s needs a value (try --help)", argv[i]);
-    const char* v = argv[++i];
-    if (a == "--target") o.target = v;
-    else if (a == "--connections") o.connections = static_cast<int>(parse_double(argv[i - 1], v, 1, 10000));
-    else if (a == "--duration") o.duration_s = parse_double(argv[i - 1], v, 0.1, 3600);
-    else if (a == "--warmup") o.warmup_s = parse_double(argv[i - 1], v, 0, 600);
-    else if (a == "--size") o.size = static_cast<std::size_t>(parse_double(argv[i - 1], v, 512, 64e6));
-    else if (a == "--chunk") o.chunk = static_cast<std::size_t>(parse_double(argv[i - 1], v, 1, 65535));
-    else if (a == "--rcpts") o.rcpts = static_cast<int>(parse_double(argv[i - 1], v, 1, 1000));
-    else if (a == "--messages-per-conn") o.per_conn = static_cast<std::uint64_t>(parse_double(argv[i - 1], v, 0, 1e15));
-    else if (a == "--max-messages") o.max_messages = static_cast<std::uint64_t>(parse_double(argv[i - 1], v, 0, 1e15));
+  parse_options(argc, argv, usage, o, [&o](const char* name, const char* v) {
+    const std::string_view a = name;
+    if (a == "--size") o.size = static_cast<std::size_t>(parse_double(name, v, 512, 64e6));
+    else if (a == "--chunk") o.chunk = static_cast<std::size_t>(parse_double(name, v, 1, 65535));
+    else if (a == "--rcpts") o.rcpts = static_cast<int>(parse_double(name, v, 1, 1000));
+    else if (a == "--messages-per-conn") o.per_conn = static_cast<std::uint64_t>(parse_double(name, v, 0, 1e15));
+    else if (a == "--max-messages") o.max_messages = static_cast<std::uint64_t>(parse_double(name, v, 0, 1e15));
     else if (a == "--client-address") o.client_address = v;
     else if (a == "--auth") o.auth = v;
     else if (a == "--from-domain") o.from_domain = v;
-    else if (a == "--timeout") o.timeout_s = parse_double(argv[i - 1], v, 0.001, 600);
-    else if (a == "--label") o.label = v;
-    else die("unknown option %s (try --help)", argv[i - 1]);
-  }
-  if (o.target.empty()) die("--target is required (try --help)");
+    else return false;
+    return true;
+  });
   return o;
 }
 
-// --- target address: loopback TCP or unix socket only ---
-
-struct Target {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  bool tcp = false;
-};
-
+// unix:/PATH or local:/PATH, inet:PORT@127.0.0.1 (milter style) or
+// inet:127.0.0.1:PORT (Postfix style); IPv4 only.
 Target parse_target(const std::string& text) {
-  Target t;
-  if (text.rfind("unix:", 0) == 0 || text.rfind("local:", 0) == 0) {
-    const std::string path = text.substr(text.find(':') + 1);
-    auto* sun = reinterpret_cast<sockaddr_un*>(&t.addr);
-    if (path.empty() || path.size() >= sizeof sun->sun_path) die("bad unix socket path in %s", text.c_str());
-    sun->sun_family = AF_UNIX;
-    std::memcpy(sun->sun_path, path.c_str(), path.size() + 1);
-    t.len = sizeof(sockaddr_un);
-    return t;
-  }
+  if (text.rfind("unix:", 0) == 0 || text.rfind("local:", 0) == 0) return unix_target(text);
   if (text.rfind("inet:", 0) != 0) die("target must be unix:/PATH or inet:PORT@127.0.0.1, not %s", text.c_str());
   const std::string rest = text.substr(5);
   std::string host;
@@ -209,15 +158,12 @@ Target parse_target(const std::string& text) {
   } else {
     die("bad target %s", text.c_str());
   }
-  const int p = std::atoi(port.c_str());
-  if (p <= 0 || p > 65535) die("bad port in %s", text.c_str());
+  const int p = target_port(port, text);
+  Target t;
   t.tcp = true;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&t.addr);
-  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1) die("target host must be a numeric IPv4 address: %s", text.c_str());
-  if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127) die("only loopback (127.0.0.0/8) targets: %s", text.c_str());
-  sin->sin_family = AF_INET;
-  sin->sin_port = htons(static_cast<std::uint16_t>(p));
-  t.len = sizeof *sin;
+  if (!ipv4_loopback_target(t, host, p, text, "only loopback (127.0.0.0/8) targets: %s")) {
+    die("target host must be a numeric IPv4 address: %s", text.c_str());
+  }
   return t;
 }
 
@@ -297,6 +243,7 @@ class Load {
   void fail(Conn& c, std::uint64_t Stats::*counter, const char* what);
   void advance(Conn& c);
   void expect(Conn& c, Step s);
+  bool send_and_wait(Conn& c, Step s, std::uint32_t no_reply_flag);
   void flush(Conn& c);
   void on_readable(Conn& c);
   void on_packet(Conn& c, char cmd, std::string_view data);
@@ -437,6 +384,17 @@ void Load::expect(Conn& c, Step s) {
   c.reply_deadline = now_ns() + static_cast<Nanos>(o_.timeout_s * 1e9);
 }
 
+// The command of step s is buffered. Unless the milter negotiated not to
+// reply to it (no_reply_flag, an SMFIP_NR_* bit), everything buffered goes
+// out now and the reply is awaited (true); otherwise it stays buffered for
+// the next command that gets a reply (false), as Postfix does.
+bool Load::send_and_wait(Conn& c, Step s, std::uint32_t no_reply_flag) {
+  if (c.proto & no_reply_flag) return false;
+  expect(c, s);
+  flush(c);
+  return true;
+}
+
 // Appends the commands of the current message up to the next one whose reply
 // the milter will send, then writes them out.
 void Load::advance(Conn& c) {
@@ -456,22 +414,14 @@ void Load::advance(Conn& c) {
         conn_data.append(reinterpret_cast<const char*>(&port), 2);
         conn_data += z(o_.client_address);
         packet(c.out, 'C', conn_data);
-        if (!(p & P_NR_CONN)) {
-          expect(c, Step::kConnect);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kConnect, P_NR_CONN)) return;
         break;
       }
       case Step::kHelo:
         c.step = Step::kMail;
         if (c.msgs_in_conn > 0 || (p & P_NOHELO)) break;  // once per session
         packet(c.out, 'H', z("client.bench.example"));
-        if (!(p & P_NR_HELO)) {
-          expect(c, Step::kHelo);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kHelo, P_NR_HELO)) return;
         break;
       case Step::kMail: {
         if (!may_start()) {
@@ -499,11 +449,7 @@ void Load::advance(Conn& c) {
         if (!o_.auth.empty()) macros += z("{auth_type}") + z("PLAIN") + z("{auth_authen}") + z(o_.auth);
         packet(c.out, 'D', macros);
         packet(c.out, 'M', z("<" + from + ">") + z("SIZE=" + std::to_string(o_.size)));
-        if (!(p & P_NR_MAIL)) {
-          expect(c, Step::kMail);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kMail, P_NR_MAIL)) return;
         break;
       }
       case Step::kRcpt:
@@ -517,21 +463,13 @@ void Load::advance(Conn& c) {
           packet(c.out, 'R', z("<" + rcpt + ">"));
           ++c.rcpt_i;
         }
-        if (!(p & P_NR_RCPT)) {
-          expect(c, Step::kRcpt);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kRcpt, P_NR_RCPT)) return;
         break;
       case Step::kData:
         c.step = Step::kHeader;
         if (p & P_NODATA) break;
         packet(c.out, 'T', "");
-        if (!(p & P_NR_DATA)) {
-          expect(c, Step::kData);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kData, P_NR_DATA)) return;
         break;
       case Step::kHeader: {
         if (c.header_i >= headers_.size() || (p & P_NOHDRS)) {
@@ -547,22 +485,14 @@ void Load::advance(Conn& c) {
         }
         if (p & P_HDR_LEADSPC) value.insert(0, " ");
         packet(c.out, 'L', z(h.first) + z(value));
-        if (!(p & P_NR_HDR)) {
-          expect(c, Step::kHeader);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kHeader, P_NR_HDR)) return;
         break;
       }
       case Step::kEoh:
         c.step = Step::kBody;
         if (p & P_NOEOH) break;
         packet(c.out, 'N', "");
-        if (!(p & P_NR_EOH)) {
-          expect(c, Step::kEoh);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kEoh, P_NR_EOH)) return;
         break;
       case Step::kBody: {
         if (c.body_off >= body_.size() || (p & P_NOBODY)) {
@@ -572,11 +502,7 @@ void Load::advance(Conn& c) {
         const std::size_t n = std::min(o_.chunk, body_.size() - c.body_off);
         packet(c.out, 'B', std::string_view(body_).substr(c.body_off, n));
         c.body_off += n;
-        if (!(p & P_NR_BODY)) {
-          expect(c, Step::kBody);
-          flush(c);
-          return;
-        }
+        if (send_and_wait(c, Step::kBody, P_NR_BODY)) return;
         break;
       }
       case Step::kEom: {
@@ -826,10 +752,11 @@ int Load::run() {
   for (Conn& c : conns_) close_conn(c);
 
   const double secs = o_.duration_s;
-  auto pct = [](std::vector<Nanos>& v, double q) -> double {
-    if (v.empty()) return 0;
-    const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
-    return static_cast<double>(v[i]) / 1000.0;
+  // Latencies are kept in ns and reported in us.
+  auto pct = [](const std::vector<Nanos>& sorted, double p) { return static_cast<double>(percentile(sorted, p)) / 1000.0; };
+  auto print_latency = [&pct](const char* what, const std::vector<Nanos>& sorted) {
+    std::printf("  latency %s us: p50 %.0f p90 %.0f p99 %.0f max %.0f\n", what, pct(sorted, 50), pct(sorted, 90),
+                pct(sorted, 99), static_cast<double>(max_of(sorted)) / 1000.0);
   };
   std::sort(st_.eom_lat.begin(), st_.eom_lat.end());
   std::sort(st_.msg_lat.begin(), st_.msg_lat.end());
@@ -840,10 +767,8 @@ int Load::run() {
   std::printf("  negotiated: %s\n", st_.negotiated.c_str());
   std::printf("  messages: %.0f/s (%.1f MB/s), %" PRIu64 " in the window, %" PRIu64 " started, %" PRIu64 " finished\n",
               mps, mbps, st_.in_window, st_.started, st_.done);
-  std::printf("  latency EOM round trip us: p50 %.0f p90 %.0f p99 %.0f max %.0f\n", pct(st_.eom_lat, 0.5),
-              pct(st_.eom_lat, 0.9), pct(st_.eom_lat, 0.99), st_.eom_lat.empty() ? 0.0 : st_.eom_lat.back() / 1000.0);
-  std::printf("  latency whole message us: p50 %.0f p90 %.0f p99 %.0f max %.0f\n", pct(st_.msg_lat, 0.5),
-              pct(st_.msg_lat, 0.9), pct(st_.msg_lat, 0.99), st_.msg_lat.empty() ? 0.0 : st_.msg_lat.back() / 1000.0);
+  print_latency("EOM round trip", st_.eom_lat);
+  print_latency("whole message", st_.msg_lat);
   std::printf("  final replies at EOM: continue %" PRIu64 " accept %" PRIu64 " tempfail %" PRIu64 " reject %" PRIu64
               " discard %" PRIu64 " replycode %" PRIu64 "; before EOM: accept %" PRIu64 " other %" PRIu64 "\n",
               st_.eom_continue, st_.eom_accept, st_.eom_tempfail, st_.eom_reject, st_.eom_discard, st_.eom_replycode,
@@ -861,8 +786,8 @@ int Load::run() {
               "window=%" PRIu64 " done=%" PRIu64 " continue=%" PRIu64 " accept=%" PRIu64 " tempfail=%" PRIu64
               " reject=%" PRIu64 " early_accept=%" PRIu64 " early_other=%" PRIu64 " dkim=%" PRIu64 " signed=%" PRIu64
               " conn_err=%" PRIu64 " timeouts=%" PRIu64 " malformed=%" PRIu64 " unfinished=%" PRIu64 "\n",
-              o_.label.empty() ? "-" : o_.label.c_str(), o_.connections, o_.size, mps, pct(st_.eom_lat, 0.5),
-              pct(st_.eom_lat, 0.99), pct(st_.msg_lat, 0.5), pct(st_.msg_lat, 0.99), st_.in_window, st_.done,
+              o_.label.empty() ? "-" : o_.label.c_str(), o_.connections, o_.size, mps, pct(st_.eom_lat, 50),
+              pct(st_.eom_lat, 99), pct(st_.msg_lat, 50), pct(st_.msg_lat, 99), st_.in_window, st_.done,
               st_.eom_continue, st_.eom_accept, st_.eom_tempfail, st_.eom_reject + st_.eom_discard + st_.eom_replycode,
               st_.early_accept, st_.early_reject, st_.dkim_headers, st_.signed_msgs, st_.conn_err, st_.timeouts,
               st_.malformed, st_.unfinished);

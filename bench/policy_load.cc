@@ -43,30 +43,16 @@
 #include <string_view>
 #include <vector>
 
+#include "load_common.h"
+
 namespace {
 
-using Nanos = std::int64_t;
-
-Nanos now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<Nanos>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-[[noreturn]] void die(const char* fmt, const char* arg = "") {
-  std::fprintf(stderr, "policy_load: ");
-  std::fprintf(stderr, fmt, arg);
-  std::fprintf(stderr, "\n");
-  std::exit(2);
-}
+const char kLoadProgram[] = "policy_load";
 
 enum class Mix { kRcpt, kEom, kRcptEom };
 
-struct Options {
-  std::string target;
-  int connections = 1;
-  double duration_s = 10;
-  double warmup_s = 0;
+struct Options : RunOptions {
+  Options() : RunOptions(5) {}
   double rate = 0;  // decisions/s over all connections; 0 = as fast as possible
   Mix mix = Mix::kRcpt;
   int rcpts_per_msg = 1;
@@ -74,10 +60,8 @@ struct Options {
   double suppressed_fraction = 0;
   int suppressed_count = 1000;
   std::string suppressed_domain = "suppressed.bench.example";
-  double timeout_s = 5;
   std::uint64_t max_requests = 0;  // 0 = no cap beyond time
   unsigned seed = 1;
-  std::string label;
   int show_replies = 3;
 };
 
@@ -102,70 +86,34 @@ void usage() {
       "Prints a human summary and one machine-readable line starting with RESULT.\n");
 }
 
-double parse_double(const char* name, const char* text, double min, double max) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text, &end);
-  if (errno != 0 || end == text || *end != '\0' || !(v >= min && v <= max)) die("bad value for %s", name);
-  return v;
-}
-
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage();
-      std::exit(0);
-    }
-    if (i + 1 >= argc) die("%s needs a value (try --help)", argv[i]);
-    const char* v = argv[++i];
-    if (a == "--target") o.target = v;
-    else if (a == "--connections") o.connections = static_cast<int>(parse_double("--connections", v, 1, 10000));
-    else if (a == "--duration") o.duration_s = parse_double("--duration", v, 0.1, 3600);
-    else if (a == "--warmup") o.warmup_s = parse_double("--warmup", v, 0, 600);
-    else if (a == "--rate") o.rate = parse_double("--rate", v, 0, 10'000'000);
+  parse_options(argc, argv, usage, o, [&o](const char* name, const char* v) {
+    const std::string_view a = name;
+    if (a == "--rate") o.rate = parse_double("--rate", v, 0, 10'000'000);
     else if (a == "--mix") {
       const std::string_view m = v;
       if (m == "rcpt") o.mix = Mix::kRcpt;
       else if (m == "eom") o.mix = Mix::kEom;
       else if (m == "rcpt+eom") o.mix = Mix::kRcptEom;
       else die("--mix must be rcpt, eom or rcpt+eom");
-    } else if (a == "--rcpts-per-msg") o.rcpts_per_msg = static_cast<int>(parse_double(argv[i - 1], v, 1, 1000));
+    } else if (a == "--rcpts-per-msg") o.rcpts_per_msg = static_cast<int>(parse_double(name, v, 1, 1000));
     else if (a == "--users") o.users = static_cast<int>(parse_double("--users", v, 1, 10'000'000));
-    else if (a == "--suppressed-fraction") o.suppressed_fraction = parse_double(argv[i - 1], v, 0, 1);
-    else if (a == "--suppressed-count") o.suppressed_count = static_cast<int>(parse_double(argv[i - 1], v, 1, 1e8));
+    else if (a == "--suppressed-fraction") o.suppressed_fraction = parse_double(name, v, 0, 1);
+    else if (a == "--suppressed-count") o.suppressed_count = static_cast<int>(parse_double(name, v, 1, 1e8));
     else if (a == "--suppressed-domain") o.suppressed_domain = v;
-    else if (a == "--timeout") o.timeout_s = parse_double("--timeout", v, 0.001, 600);
-    else if (a == "--max-requests") o.max_requests = static_cast<std::uint64_t>(parse_double(argv[i - 1], v, 0, 1e15));
+    else if (a == "--max-requests") o.max_requests = static_cast<std::uint64_t>(parse_double(name, v, 0, 1e15));
     else if (a == "--seed") o.seed = static_cast<unsigned>(parse_double("--seed", v, 0, 4e9));
-    else if (a == "--label") o.label = v;
-    else if (a == "--show-replies") o.show_replies = static_cast<int>(parse_double(argv[i - 1], v, 0, 1000));
-    else die("unknown option %s (try --help)", argv[i - 1]);
-  }
-  if (o.target.empty()) die("--target is required (try --help)");
+    else if (a == "--show-replies") o.show_replies = static_cast<int>(parse_double(name, v, 0, 1000));
+    else return false;
+    return true;
+  });
   return o;
 }
 
-// --- target address: loopback TCP or unix socket only ---
-
-struct Target {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  bool tcp = false;
-};
-
+// inet:127.0.0.1:PORT, inet:[::1]:PORT or unix:/PATH (Postfix's spelling).
 Target parse_target(const std::string& text) {
-  Target t;
-  if (text.rfind("unix:", 0) == 0) {
-    const std::string path = text.substr(5);
-    auto* sun = reinterpret_cast<sockaddr_un*>(&t.addr);
-    if (path.empty() || path.size() >= sizeof sun->sun_path) die("bad unix socket path in %s", text.c_str());
-    sun->sun_family = AF_UNIX;
-    std::memcpy(sun->sun_path, path.c_str(), path.size() + 1);
-    t.len = sizeof(sockaddr_un);
-    return t;
-  }
+  if (text.rfind("unix:", 0) == 0) return unix_target(text);
   if (text.rfind("inet:", 0) != 0) die("target must be inet:127.0.0.1:PORT or unix:/PATH, not %s", text.c_str());
   std::string rest = text.substr(5);
   std::string host;
@@ -181,17 +129,12 @@ Target parse_target(const std::string& text) {
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
   }
-  const int p = std::atoi(port.c_str());
-  if (p <= 0 || p > 65535) die("bad port in %s", text.c_str());
+  const int p = target_port(port, text);
+  Target t;
   t.tcp = true;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&t.addr);
+  if (ipv4_loopback_target(t, host, p, text, "only loopback (127.0.0.0/8, ::1) targets: %s")) return t;
   auto* sin6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
-  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
-    if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127) die("only loopback (127.0.0.0/8, ::1) targets: %s", text.c_str());
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(static_cast<std::uint16_t>(p));
-    t.len = sizeof *sin;
-  } else if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
+  if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
     if (!IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) die("only loopback (127.0.0.0/8, ::1) targets: %s", text.c_str());
     sin6->sin6_family = AF_INET6;
     sin6->sin6_port = htons(static_cast<std::uint16_t>(p));
@@ -615,14 +558,6 @@ void Load::arm_timer(Nanos at) {
   timerfd_settime(timer_, TFD_TIMER_ABSTIME, &its, nullptr);
 }
 
-std::uint32_t percentile(const std::vector<std::uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const double rank = p / 100.0 * static_cast<double>(sorted.size());
-  std::size_t i = static_cast<std::size_t>(rank);
-  if (i >= sorted.size()) i = sorted.size() - 1;
-  return sorted[i];
-}
-
 int Load::run() {
   signal(SIGPIPE, SIG_IGN);
   ep_ = epoll_create1(EPOLL_CLOEXEC);
@@ -781,12 +716,12 @@ void Load::report(Nanos measured_ns) {
               " (suppressed recipients %" PRIu64 "), END-OF-MESSAGE %" PRIu64 "\n",
               s.decisions, dps, s.rcpt_requests, s.suppressed_requests, s.eom_requests);
   std::printf("  latency (us)   p50 %u  p90 %u  p99 %u  p99.9 %u  max %u  (send to reply)\n", percentile(L, 50),
-              percentile(L, 90), percentile(L, 99), percentile(L, 99.9), L.empty() ? 0 : L.back());
+              percentile(L, 90), percentile(L, 99), percentile(L, 99.9), max_of(L));
   if (o_.rate > 0) {
     const auto& S = s.lat_sched_us;
     std::printf("  latency (us)   p50 %u  p90 %u  p99 %u  p99.9 %u  max %u  (from schedule; %" PRIu64
                 " sent > 1 ms late)\n",
-                percentile(S, 50), percentile(S, 90), percentile(S, 99), percentile(S, 99.9), S.empty() ? 0 : S.back(),
+                percentile(S, 50), percentile(S, 90), percentile(S, 99), percentile(S, 99.9), max_of(S),
                 s.late_starts);
   }
   std::printf("  actions        DUNNO %" PRIu64 "  4xx/DEFER %" PRIu64 "  5xx/REJECT %" PRIu64 "  other %" PRIu64 "\n",
@@ -812,7 +747,7 @@ void Load::report(Nanos measured_ns) {
               " timeouts=%" PRIu64 " malformed=%" PRIu64 " unfinished=%" PRIu64 " late=%" PRIu64 "\n",
               o_.label.empty() ? "-" : o_.label.c_str(), o_.target.c_str(), o_.connections, o_.rate, mix, secs,
               s.decisions, dps, percentile(L, 50), percentile(L, 90), percentile(L, 99), percentile(L, 99.9),
-              L.empty() ? 0 : L.back(), percentile(S, 50), percentile(S, 99), percentile(S, 99.9), s.by_class[0],
+              max_of(L), percentile(S, 50), percentile(S, 99), percentile(S, 99.9), s.by_class[0],
               s.by_class[1], s.by_class[2], s.by_class[3], s.conn_errors, s.resets, s.timeouts, s.malformed,
               s.unfinished, s.late_starts);
   std::fflush(stdout);

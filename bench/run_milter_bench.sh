@@ -38,16 +38,10 @@ PROFILE=${PROFILE:-0}
 SKIP_POSTFIX=${SKIP_POSTFIX:-0}
 MAX_SECONDS=${MAX_SECONDS:-840}
 
-log() { printf '[%4ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-over_budget() { ((SECONDS > MAX_SECONDS)); }
+# shellcheck source=bench/lib.sh source-path=SCRIPTDIR/..
+. "$SRC/bench/lib.sh"
 
 # --- tools -------------------------------------------------------------------
-need_pkg() {  # need_pkg COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  log "installing $2 (for $1)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null || die "apt-get install $2 failed"
-}
 need_pkg opendkim opendkim
 need_pkg opendkim-genkey opendkim-tools
 need_pkg openssl openssl
@@ -56,13 +50,7 @@ if [[ "$SKIP_POSTFIX" != 1 ]]; then
   need_pkg smtp-source postfix
 fi
 
-if [[ -z "${BUILD:-}" ]]; then
-  for d in /tmp/build-mb /tmp/build-bench /tmp/b0 "$SRC"; do
-    if [[ -x "$d/milter/sluice-milter" ]]; then BUILD=$d; break; fi
-  done
-fi
-[[ -n "${BUILD:-}" && -x "$BUILD/milter/sluice-milter" ]] ||
-  die "no sluice-milter: build it (mkdir /tmp/build-mb && cd /tmp/build-mb && $SRC/configure && make) or set BUILD"
+find_build milter/sluice-milter /tmp/build-mb /tmp/build-bench /tmp/b0 "$SRC"
 MILTER=$BUILD/milter/sluice-milter
 SLUICECTL=$BUILD/ctl/sluicectl
 
@@ -72,26 +60,11 @@ KEEP=${OUT:-}
 OUT=${OUT:-$TMP/out}
 mkdir -p "$OUT"
 
-LOAD=$BUILD/bench/milter_load
-if [[ ! -x "$LOAD" || "$LOAD" -ot "$SRC/bench/milter_load.cc" ]]; then
-  log "compiling milter_load"
-  g++ -std=c++20 -O2 -Wall -Wextra -o "$TMP/milter_load" "$SRC/bench/milter_load.cc" || die "cannot compile milter_load"
-  LOAD=$TMP/milter_load
-fi
+load_generator milter_load
 
 # --- cleanup -----------------------------------------------------------------
 MILTER_PID="" ODKIM_PID="" SINK_PID="" PF_DIRS=()
-stop_pid() {  # TERM, wait up to 5 s, then KILL
-  local p
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && return 0
-    sleep 0.1
-  done
-  for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
-}
+stop_pid() { stop_pid_within 5 "$@"; }  # TERM, wait up to 5 s, then KILL
 stop_milter() { [[ -n "$MILTER_PID" ]] && stop_pid "$MILTER_PID"; MILTER_PID=""; }
 stop_odkim() { [[ -n "$ODKIM_PID" ]] && stop_pid "$ODKIM_PID"; ODKIM_PID=""; }
 # Postfix processes of one private instance, found by their MAIL_CONFIG.
@@ -116,27 +89,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- ports -------------------------------------------------------------------
-USED_PORTS=" "
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
-    [[ "$USED_PORTS" == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free port"
-}
-wait_port() {  # wait_port PORT SECONDS
-  for _ in $(seq $(($2 * 10))); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 wait_socket() {  # wait_socket PATH SECONDS
   for _ in $(seq $(($2 * 10))); do
     [[ -S "$1" ]] && return 0
@@ -166,21 +118,15 @@ EOF
 for alg in rsa ed25519; do echo "*@bench.example $alg" >"$TMP/signing-$alg.table"; done
 
 # --- the two milters ---------------------------------------------------------
+# Each milter listens on $TMP/NAME.sock or its own port.
+port_of() { if [[ $1 == sluice ]]; then echo "$SLUICE_PORT"; else echo "$ODKIM_PORT"; fi; }
 socket_of() {  # socket_of sluice|opendkim unix|tcp -> milter-side spec
-  case "$1/$2" in
-    sluice/unix) echo "unix:$TMP/sluice.sock" ;;
-    sluice/tcp) echo "inet:$SLUICE_PORT@127.0.0.1" ;;
-    opendkim/unix) echo "local:$TMP/opendkim.sock" ;;
-    opendkim/tcp) echo "inet:$ODKIM_PORT@127.0.0.1" ;;
-  esac
+  if [[ $2 == tcp ]]; then echo "inet:$(port_of "$1")@127.0.0.1"
+  elif [[ $1 == opendkim ]]; then echo "local:$TMP/opendkim.sock"  # OpenDKIM's word for unix
+  else echo "unix:$TMP/$1.sock"; fi
 }
 postfix_spec_of() {  # the same endpoint as Postfix spells it
-  case "$1/$2" in
-    sluice/unix) echo "unix:$TMP/sluice.sock" ;;
-    sluice/tcp) echo "inet:127.0.0.1:$SLUICE_PORT" ;;
-    opendkim/unix) echo "unix:$TMP/opendkim.sock" ;;
-    opendkim/tcp) echo "inet:127.0.0.1:$ODKIM_PORT" ;;
-  esac
+  if [[ $2 == tcp ]]; then echo "inet:127.0.0.1:$(port_of "$1")"; else echo "unix:$TMP/$1.sock"; fi
 }
 load_target_of() { postfix_spec_of "$@"; }
 wait_milter() {  # wait_milter unix|tcp PORT SOCKET LOG
@@ -234,13 +180,9 @@ EOF
 
 # --- load --------------------------------------------------------------------
 declare -A R  # R[name]=RESULT line
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 run_load() {  # run_load NAME TARGET CONNS SIZE
   local name=$1
-  if over_budget; then
-    log "skipping $name: past MAX_SECONDS=$MAX_SECONDS"
-    return 0
-  fi
+  if skip_over_budget "$name"; then return 0; fi
   timeout $((WARMUP + DURATION + 30)) "$LOAD" --target "$2" --connections "$3" --size "$4" \
     --duration "$DURATION" --warmup "$WARMUP" --label "$name" >"$OUT/$name.txt" 2>&1 || log "$name: milter_load exited $?"
   R[$name]=$(grep '^RESULT' "$OUT/$name.txt" || true)
@@ -264,7 +206,7 @@ direct_runs() {  # direct_runs ALG SOCKETS
 }
 
 {
-  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/ {print $2 " GB RAM"}'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine: $(machine_cpus), $(free -g | awk '/^Mem:/ {print $2 " GB RAM"}'), $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "sluice-milter: $("$MILTER" --version 2>&1 | head -1) from $BUILD; OpenDKIM: $(opendkim -V 2>&1 | head -1 | sed 's/^opendkim: //'), libmilter $(dpkg-query -W -f '${Version}' libmilter1.0.1 2>/dev/null)"
   echo "postfix: $(postconf -d mail_version 2>/dev/null | sed 's/.*= //'); $(openssl version)"
@@ -338,10 +280,7 @@ pf_queue_empty() { [[ -z "$(find "$1"/spool/{maildrop,incoming,active,deferred,h
 declare -A PF  # PF[name]="msgs_per_s accepted delivered signed elapsed"
 pf_run() {  # pf_run NAME [SMTPD_MILTERS]
   local name=$1 milters=${2:-} d=$TMP/pf-$1 sink_dir=$TMP/sink-$1 sink_port
-  if over_budget; then
-    log "skipping postfix-$name: past MAX_SECONDS=$MAX_SECONDS"
-    return 0
-  fi
+  if skip_over_budget "postfix-$name"; then return 0; fi
   sink_port=$(free_port)
   mkdir -p -m 777 "$sink_dir"
   smtp-sink -u nobody -d "$sink_dir/%M." "127.0.0.1:$sink_port" 256 >"$OUT/sink-$name.log" 2>&1 &
@@ -394,15 +333,7 @@ fi
 # --- report ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2fx", a / b; else print "-" }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.0f%%", 100 * a / b; else print "-" }'; }
-errs() {
-  local r=$1
-  [[ -z "$r" ]] && { echo "no result"; return; }
-  awk -v line="$r" 'BEGIN { n = split(line, f, " "); s = "";
-      for (i = 1; i <= n; i++) { split(f[i], kv, "=");
-        if ((kv[1] == "conn_err" || kv[1] == "timeouts" || kv[1] == "malformed" || kv[1] == "tempfail" || kv[1] == "reject" || kv[1] == "early_accept" || kv[1] == "early_other") && kv[2] > 0)
-          s = s (s == "" ? "" : ",") kv[1] " " kv[2] }
-      print (s == "" ? "0" : s) }'
-}
+errs() { nonzero_fields "$1" "," conn_err timeouts malformed tempfail reject early_accept early_other; }
 signed() { [[ -z "$1" ]] && { echo "-"; return; }; echo "$(field "$1" signed)/$(field "$1" done)"; }
 direct_table() {  # direct_table ALG SOCKETS
   local alg=$1 sock size c s o

@@ -34,27 +34,16 @@ PROFILE=${PROFILE:-0}
 MAX_SECONDS=${MAX_SECONDS:-540}
 LIMIT_PER_USER=${LIMIT_PER_USER:-10}   # recipients per user per day in the "limit hit" runs
 
-log() { printf '[%4ds] %s\n' "$SECONDS" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh source-path=SCRIPTDIR/..
+. "$SRC/bench/lib.sh"
 
 # --- tools -------------------------------------------------------------------
-need_pkg() {  # need_pkg COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  log "installing $2 (for $1)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null || die "apt-get install $2 failed"
-}
 need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg redis-benchmark redis-tools
 need_pkg postfwd2 postfwd
 
-if [[ -z "${BUILD:-}" ]]; then
-  for d in /tmp/build-bench /tmp/b0 "$SRC"; do
-    if [[ -x "$d/policyd/sluice-policyd" ]]; then BUILD=$d; break; fi
-  done
-fi
-[[ -n "${BUILD:-}" && -x "$BUILD/policyd/sluice-policyd" ]] ||
-  die "no sluice-policyd: build it (mkdir /tmp/build-bench && cd /tmp/build-bench && $SRC/configure && make) or set BUILD"
+find_build policyd/sluice-policyd /tmp/build-bench /tmp/b0 "$SRC"
 POLICYD=$BUILD/policyd/sluice-policyd
 
 TMP=$(mktemp -d /tmp/sluice-policy-bench.XXXXXX)
@@ -63,26 +52,11 @@ KEEP=${OUT:-}
 OUT=${OUT:-$TMP/out}
 mkdir -p "$OUT"
 
-LOAD=$BUILD/bench/policy_load
-if [[ ! -x "$LOAD" || "$LOAD" -ot "$SRC/bench/policy_load.cc" ]]; then
-  log "compiling policy_load"
-  g++ -std=c++20 -O2 -Wall -Wextra -o "$TMP/policy_load" "$SRC/bench/policy_load.cc" || die "cannot compile policy_load"
-  LOAD=$TMP/policy_load
-fi
+load_generator policy_load
 
 # --- cleanup -----------------------------------------------------------------
 REDIS_PID="" POLICYD_PID="" FWD_MASTER=""
-stop_pid() {  # TERM, wait up to 3 s, then KILL
-  local p
-  for p in "$@"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    local alive=0
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && return 0
-    sleep 0.1
-  done
-  for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
-}
+stop_pid() { stop_pid_within 3 "$@"; }  # TERM, wait up to 3 s, then KILL
 stop_policyd() { [[ -n "$POLICYD_PID" ]] && stop_pid "$POLICYD_PID"; POLICYD_PID=""; }
 # postfwd2 daemonizes: a master with two daemons (cache, policy), the policy
 # daemon with its preforked children. Killing the master alone leaves the
@@ -114,32 +88,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- ports -------------------------------------------------------------------
-USED_PORTS=" "
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
-    [[ "$USED_PORTS" == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS+="$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  die "no free port"
-}
 REDIS_PORT=$(free_port)
 POLICYD_PORT=$(free_port)
 FWD_PORT=$(free_port)
 FWD_CACHE_PORT=$(free_port)
-
-wait_port() {  # wait_port PORT SECONDS
-  for _ in $(seq $(($2 * 10))); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # --- Redis -------------------------------------------------------------------
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
@@ -228,15 +180,10 @@ start_postfwd() {  # start_postfwd CONF
 
 # --- load --------------------------------------------------------------------
 declare -A R  # R[name]=RESULT line
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-over_budget() { ((SECONDS > MAX_SECONDS)); }
 run_load() {  # run_load NAME PORT CONNS RATE [extra args]
   local name=$1 port=$2 conns=$3 rate=$4
   shift 4
-  if over_budget; then
-    log "skipping $name: past MAX_SECONDS=$MAX_SECONDS"
-    return 0
-  fi
+  if skip_over_budget "$name"; then return 0; fi
   log "run $name (C=$conns rate=$rate)"
   timeout $((WARMUP + DURATION + 20)) "$LOAD" --target "inet:127.0.0.1:$port" --connections "$conns" \
     --duration "$DURATION" --warmup "$WARMUP" --rate "$rate" --users "$USERS" \
@@ -250,7 +197,7 @@ MAX_CONNS=0
 for c in $CONNS $RATE_CONNS $LIMIT_CONNS; do if ((c > MAX_CONNS)); then MAX_CONNS=$c; fi; done
 
 {
-  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine: $(machine_cpus), $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "sluice-policyd: $("$POLICYD" --version 2>&1 | head -1) from $BUILD; postfwd2: $(postfwd2 -V 2>&1 | head -1)"
   echo "redis: $(redis-server --version | head -1)"
 } | tee "$OUT/machine.txt" >&2
@@ -333,17 +280,7 @@ fi
 
 # --- report ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.1fx", a / b; else print "-" }'; }
-errs() {
-  local r=$1
-  [[ -z "$r" ]] && { echo "no result"; return; }
-  local e
-  e=$(awk -v line="$r" 'BEGIN { n = split(line, f, " "); s = "";
-        for (i = 1; i <= n; i++) { split(f[i], kv, "=");
-          if ((kv[1] == "conn_err" || kv[1] == "resets" || kv[1] == "timeouts" || kv[1] == "malformed" || kv[1] == "unfinished") && kv[2] > 0)
-            s = s (s == "" ? "" : ", ") kv[1] " " kv[2] }
-        print (s == "" ? "0" : s) }')
-  echo "$e"
-}
+errs() { nonzero_fields "$1" ", " conn_err resets timeouts malformed unfinished; }
 actions() {  # DUNNO/4xx/5xx/other counts
   [[ -z "$1" ]] && { echo "-"; return; }
   echo "$(field "$1" dunno)/$(field "$1" temp)/$(field "$1" perm)/$(field "$1" other)"

@@ -3,42 +3,27 @@ independent verifiers (dkimpy for RSA and Ed25519, Mail::DKIM for RSA),
 awkward messages included; header rules, the tracking ID, VERP, key
 safety, reload."""
 
-import email.utils
 import os
 import re
 import subprocess
 import time
 
 from harness import E2ETestCase, PostfixInstance, Sink, cleanup, sluice_binary, swaks
-from harness.dkim_keys import TestKey, verify_dkimpy, verify_mail_dkim
+from harness.dkim_keys import DualSigningCase, TestKey, verify_dkimpy, verify_mail_dkim
+from harness.messages import message
 from harness.milter import MilterDaemon
 
 kIdPattern = re.compile(rb"^X-Sluice-ID: ([0-9a-z]{26})\r$", re.M)
 
 
-def crlf(text):
-    if isinstance(text, str):
-        text = text.encode()
-    return text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def message(body="Hello.\n", headers="", subject="test"):
-    return crlf(f"From: Alice <alice@example.test>\nTo: bob@example.net\nSubject: {subject}\n"
-                f"Date: {email.utils.formatdate()}\n"
-                f"Message-ID: {email.utils.make_msgid('t', 'example.test')}\n{headers}\n") + crlf(body)
-
-
-class MilterPostfixTest(E2ETestCase):
+class MilterPostfixTest(DualSigningCase, E2ETestCase):
 
     @classmethod
     def setUpClass(cls):
-        keydir = cleanup.make_dir("keys")
-        cls.rsa = TestKey(keydir, "example.test", "rsa2026", "rsa", 2048)
-        cls.ed = TestKey(keydir, "example.test", "ed2026", "ed25519")
-        cls.keys = [cls.rsa, cls.ed]
+        signing = cls.make_dual_keys()
         cls.sink = cls.enterClassContext(Sink())
         cls.milter = cls.enterClassContext(MilterDaemon(
-            keys=cls.keys, signing=[("*@example.test", cls.ed), ("*@example.test", cls.rsa)]))
+            keys=cls.keys, signing=signing))
         cls.postfix = cls.enterClassContext(PostfixInstance(
             relay=cls.sink, sasl_users={"alice": "alice-pw"},
             main_cf={"smtpd_milters": cls.milter.socket_spec,
@@ -59,16 +44,6 @@ class MilterPostfixTest(E2ETestCase):
         self.assertSmtpOk(self.send(data, **kw))
         self.postfix.wait_queue_empty(60)
         return self.sink.wait_for(1, 30)[-1]
-
-    def assertVerifies(self, raw, signatures=2):
-        py = verify_dkimpy(raw, self.keys)
-        self.assertEqual(len(py), signatures, f"dkimpy saw {py}")
-        self.assertTrue(all(s["ok"] for s in py), f"dkimpy: {py}\n{raw[:3000]!r}")
-        self.assertEqual(sorted(s["a"] for s in py),
-                         sorted(["ed25519-sha256", "rsa-sha256"][:signatures] if signatures == 2 else [py[0]["a"]]))
-        perl = [s for s in verify_mail_dkim(raw, self.keys) if s["a"] == "rsa-sha256"]
-        self.assertEqual(len(perl), 1, f"Mail::DKIM saw {perl}")
-        self.assertTrue(perl[0]["ok"], f"Mail::DKIM: {perl}")
 
     def test_authenticated_mail_is_dual_signed_and_both_verify(self):
         sent = self.send(message())

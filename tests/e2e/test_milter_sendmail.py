@@ -5,11 +5,11 @@ Sendmail's queue ID ({i}), header rules apply, and inbound mail passes
 untouched. Sendmail runs from Debian's .debs without being installed (see
 harness/sendmail.py); missing packages make these tests fail, not skip."""
 
-import email.utils
 import re
 
 from harness import E2ETestCase, Sink, cleanup, swaks
-from harness.dkim_keys import TestKey, verify_dkimpy, verify_mail_dkim
+from harness.dkim_keys import DualSigningCase, TestKey
+from harness.messages import message
 from harness.milter import MilterDaemon
 from harness.sendmail import SendmailInstance
 
@@ -18,30 +18,15 @@ kIdPattern = re.compile(rb"^X-Sluice-ID: ([0-9a-z]{26})\r$", re.M)
 kQueueIdPattern = re.compile(r"^<-\s+250 2\.0\.0 (\w+) Message accepted for delivery", re.M)
 
 
-def crlf(text):
-    if isinstance(text, str):
-        text = text.encode()
-    return text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def message(body="Hello.\n", headers="", subject="test"):
-    return crlf(f"From: Alice <alice@example.test>\nTo: bob@example.net\nSubject: {subject}\n"
-                f"Date: {email.utils.formatdate()}\n"
-                f"Message-ID: {email.utils.make_msgid('t', 'example.test')}\n{headers}\n") + crlf(body)
-
-
-class MilterSendmailTest(E2ETestCase):
+class MilterSendmailTest(DualSigningCase, E2ETestCase):
     """One Sendmail, one milter (RSA + Ed25519, `remove X-Mailer`)."""
 
     @classmethod
     def setUpClass(cls):
-        keydir = cleanup.make_dir("keys")
-        cls.rsa = TestKey(keydir, "example.test", "rsa2026", "rsa", 2048)
-        cls.ed = TestKey(keydir, "example.test", "ed2026", "ed25519")
-        cls.keys = [cls.rsa, cls.ed]
+        signing = cls.make_dual_keys()
         cls.sink = cls.enterClassContext(Sink())
         cls.milter = cls.enterClassContext(MilterDaemon(
-            keys=cls.keys, signing=[("*@example.test", cls.ed), ("*@example.test", cls.rsa)],
+            keys=cls.keys, signing=signing,
             rules="remove X-Mailer\n"))
         cls.sendmail = cls.enterClassContext(SendmailInstance(
             relay=cls.sink, milter=cls.milter, sasl_users={"alice": "alice-pw"}))
@@ -58,15 +43,6 @@ class MilterSendmailTest(E2ETestCase):
         self.assertEqual(got.mail_from, "alice@example.test")
         self.assertEqual(got.rcpt_tos, ["bob@example.net"])
         return sent, got
-
-    def assertVerifies(self, raw):
-        py = verify_dkimpy(raw, self.keys)
-        self.assertEqual(len(py), 2, f"dkimpy saw {py}\n{raw[:3000]!r}")
-        self.assertTrue(all(s["ok"] for s in py), f"dkimpy: {py}\n{raw[:3000]!r}")
-        self.assertEqual(sorted(s["a"] for s in py), ["ed25519-sha256", "rsa-sha256"])
-        perl = [s for s in verify_mail_dkim(raw, self.keys) if s["a"] == "rsa-sha256"]
-        self.assertEqual(len(perl), 1, f"Mail::DKIM saw {perl}")
-        self.assertTrue(perl[0]["ok"], f"Mail::DKIM: {perl}\n{raw[:3000]!r}")
 
     def test_authenticated_mail_is_dual_signed_and_logged_with_the_queue_id(self):
         sent, got = self.deliver(message())

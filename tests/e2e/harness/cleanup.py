@@ -188,6 +188,58 @@ def live():
     return list(_live)
 
 
+class Fixture:
+    """The life cycle the fixtures share (Daemon, PostfixInstance,
+    SendmailInstance). A subclass provides start() (which calls register()
+    and returns self), stop() (bounded; keeps the directory), `dir` and
+    `log_path`. close() stops it and removes `dir`, once. As a context
+    manager, a fixture whose start() fails halfway is closed before the error
+    propagates, so nothing it started outlives the test."""
+
+    _closed = False
+
+    def close(self):
+        """Stops the fixture and removes its directory."""
+        if self._closed:
+            return
+        try:
+            self.stop()
+        finally:
+            self._closed = True
+            unregister(self)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, lines=30):
+        return tail(self.log_path, lines)
+
+    # The log from an offset: start() notes _log_size() before each attempt
+    # and judges the attempt by what it logged, _log_since(offset).
+    def _log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def _log_since(self, offset):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def stop_all():
     """Stops every registered fixture, newest first, and removes the root."""
     while _live:

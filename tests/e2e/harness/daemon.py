@@ -15,7 +15,6 @@ and sluice-policyd through it:
 """
 
 import os
-import shutil
 import signal
 import time
 
@@ -44,7 +43,7 @@ def sluice_binary(name):
     raise DaemonError(f"{name} not built under {builddir} (run make first)")
 
 
-class Daemon:
+class Daemon(cleanup.Fixture):
     """A child process fixture.
 
     name: directory and log name. argv: list, or callable(daemon) -> list
@@ -150,17 +149,6 @@ class Daemon:
         if self.running:
             self.proc.send_signal(sig)
 
-    def close(self):
-        """Stops the process and removes its directory."""
-        if self._closed:
-            return
-        try:
-            self.stop()
-        finally:
-            self._closed = True
-            cleanup.unregister(self)
-            shutil.rmtree(self.dir, ignore_errors=True)
-
     def log(self):
         """The whole log as text."""
         try:
@@ -168,17 +156,3 @@ class Daemon:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
-
-    def log_tail(self, lines=30):
-        return cleanup.tail(self.log_path, lines)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc):
-        self.close()
-        return False

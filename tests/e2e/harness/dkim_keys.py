@@ -100,5 +100,35 @@ def verify_mail_dkim(raw, keys):
     return json.loads(got.stdout)
 
 
+class DualSigningCase:
+    """Mixin for test cases whose milter signs example.test mail with an
+    Ed25519 and an RSA key: make_dual_keys() in setUpClass, then
+    assertVerifies() on what arrives."""
+
+    @classmethod
+    def make_dual_keys(cls):
+        """Sets cls.rsa, cls.ed (selectors rsa2026, ed2026) and cls.keys;
+        returns the signing table for MilterDaemon: every example.test
+        sender, Ed25519 first."""
+        keydir = cleanup.make_dir("keys")
+        cls.rsa = TestKey(keydir, "example.test", "rsa2026", "rsa", 2048)
+        cls.ed = TestKey(keydir, "example.test", "ed2026", "ed25519")
+        cls.keys = [cls.rsa, cls.ed]
+        return [("*@example.test", cls.ed), ("*@example.test", cls.rsa)]
+
+    def assertVerifies(self, raw, signatures=2):
+        """Both verifiers accept every signature of `raw`: dkimpy sees
+        `signatures` good ones (with 2: one RSA, one Ed25519), Mail::DKIM
+        (RSA only) one good rsa-sha256."""
+        py = verify_dkimpy(raw, self.keys)
+        self.assertEqual(len(py), signatures, f"dkimpy saw {py}\n{raw[:3000]!r}")
+        self.assertTrue(all(s["ok"] for s in py), f"dkimpy: {py}\n{raw[:3000]!r}")
+        self.assertEqual(sorted(s["a"] for s in py),
+                         sorted(["ed25519-sha256", "rsa-sha256"] if signatures == 2 else [py[0]["a"]]))
+        perl = [s for s in verify_mail_dkim(raw, self.keys) if s["a"] == "rsa-sha256"]
+        self.assertEqual(len(perl), 1, f"Mail::DKIM saw {perl}")
+        self.assertTrue(perl[0]["ok"], f"Mail::DKIM: {perl}\n{raw[:3000]!r}")
+
+
 def make_keys_dir(name="dkim"):
     return cleanup.make_dir(name)

@@ -44,7 +44,7 @@ def _cf_value(value):
     return str(value)
 
 
-class PostfixInstance:
+class PostfixInstance(cleanup.Fixture):
     """Private Postfix relaying to `relay`.
 
     relay: a Sink (anything with .port), a port number, or "host:port"
@@ -233,20 +233,6 @@ class PostfixInstance:
         """PIDs of live processes of this instance (MAIL_CONFIG match)."""
         return cleanup.pids_with_env("MAIL_CONFIG", self.etc)
 
-    def _log_size(self):
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
-
-    def _log_since(self, offset):
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     def start(self):
         """Configures (first time) and starts; returns self."""
         if self._closed:
@@ -337,28 +323,6 @@ class PostfixInstance:
     def running(self):
         return self._running
 
-    def close(self):
-        """Stops and removes the directory."""
-        if self._closed:
-            return
-        try:
-            self.stop()
-        finally:
-            self._closed = True
-            cleanup.unregister(self)
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     # --- queue and log --------------------------------------------------
 
     def queue_files(self):
@@ -389,6 +353,3 @@ class PostfixInstance:
     def log(self):
         """The whole maillog as text."""
         return self._log_since(0)
-
-    def log_tail(self, lines=30):
-        return cleanup.tail(self.log_path, lines)

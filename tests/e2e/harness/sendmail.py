@@ -164,7 +164,7 @@ def _milter_spec(milter):
     return str(milter)
 
 
-class SendmailInstance:
+class SendmailInstance(cleanup.Fixture):
     """Private Sendmail relaying to `relay` (a Sink or a port number)
     through `milter` (a MilterDaemon, a port, or an S= spec; None: no
     milter). sasl_users: {user: password} in realm kHostName.
@@ -311,20 +311,6 @@ class SendmailInstance:
         DIR)."""
         return cleanup.processes_under(self.dir)
 
-    def _log_size(self):
-        try:
-            return os.path.getsize(self.log_path)
-        except OSError:
-            return 0
-
-    def _log_since(self, offset):
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
     def start(self):
         """Prepares (first time) and starts; returns self once Sendmail
         listens. Raises SendmailError with the log tail."""
@@ -393,28 +379,6 @@ class SendmailInstance:
         close()."""
         self._stop_processes()
 
-    def close(self):
-        """Stops and removes DIR."""
-        if self._closed:
-            return
-        try:
-            self.stop()
-        finally:
-            self._closed = True
-            cleanup.unregister(self)
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     # --- queue and log --------------------------------------------------
 
     def queue_files(self):
@@ -427,6 +391,3 @@ class SendmailInstance:
     def log(self):
         """The whole log (Sendmail's syslog lines and stderr) as text."""
         return self._log_since(0)
-
-    def log_tail(self, lines=30):
-        return cleanup.tail(self.log_path, lines)

@@ -56,7 +56,7 @@ for log in "$SLUICE_BUILD"/tests/unit/*.log; do
   fi
   passed=$((passed + ${ok:-0})); failed=$((failed + ${bad:-0}))
   if [ -n "$bad" ]; then
-    grep -E '^\[  FAILED  \] [A-Za-z]' "$log" | sort -u | while read -r _ _ name _; do echo "  FAIL: $name"; done
+    sed -n 's/^\[  FAILED  \] \([A-Za-z][A-Za-z0-9_./]*\).*/  FAIL: \1/p' "$log" | sort -u
     grep -B3 -A12 'Failure$' "$log" | head -n 80
     failures+=("$bad unit test(s) in $(basename "$log" .log)")
   fi

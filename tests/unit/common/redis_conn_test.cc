@@ -281,7 +281,9 @@ TEST(RedisConn, StoppedServerFailsQuicklyThenFailsFastWithoutConnecting) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, Errc::kUnavailable);
   EXPECT_THAT(second.error().detail, HasSubstr("next connect attempt in"));
-  EXPECT_THAT(second.error().detail, HasSubstr("closed the connection"));  // the last error
+  // The last error is named; whether the stopped server closed or reset the
+  // connection depends on timing, so compare with what the first call saw.
+  EXPECT_THAT(second.error().detail, HasSubstr("(last error: " + first.error().message() + ")"));
   EXPECT_EQ(conn.connect_attempts(), attempts) << "the back-off window touched the network";
   EXPECT_LT(took, 20ms);  // generous for loaded CI; the attempt count is the real check
   EXPECT_GE(conn.backoff_remaining(), 9s);

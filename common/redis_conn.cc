@@ -161,6 +161,11 @@ RedisConn::RedisConn(RedisOptions opts, NowFn now)
 
 std::string RedisConn::endpoint() const { return redis_endpoint(opts_); }
 
+bool same_redis_connection(const RedisOptions& a, const RedisOptions& b) {
+  return redis_endpoint(a) == redis_endpoint(b) && a.username == b.username && a.password == b.password &&
+         a.database == b.database;
+}
+
 std::string redis_endpoint(const RedisOptions& opts) {
   if (!opts.unix_socket.empty()) return "unix:" + opts.unix_socket;
   if (opts.host.find(':') != std::string::npos) return "[" + opts.host + "]:" + std::to_string(opts.port);

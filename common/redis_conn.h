@@ -125,6 +125,8 @@ class RedisConn {
 
 // "127.0.0.1:6379", "[::1]:6379" or "unix:/run/redis.sock", for logs.
 std::string redis_endpoint(const RedisOptions& opts);
+// True when both reach the same server as the same user and database.
+bool same_redis_connection(const RedisOptions& a, const RedisOptions& b);
 
 // The text of an error reply ("NOSCRIPT No matching script..."), or empty
 // when the reply is not an error.

@@ -33,7 +33,10 @@ struct Connection {
   unsigned long protocol = 0;  // the SMFIP_* flags the MTA agreed to
   std::string client_address;
   std::optional<Message> message;
-  std::string header_error;  // set when the header broke a cap (no reply possible then)
+  // Why this message must be tempfailed at its end: a step that allows no
+  // reply (header, body...) failed, so the failure is reported at EOM.
+  std::string failure;
+  bool failure_is_size = false;  // the header broke a cap: 452 4.3.4
 };
 
 Connection* connection_of(SMFICTX* ctx) { return static_cast<Connection*>(smfi_getpriv(ctx)); }
@@ -43,15 +46,23 @@ sfsistat step_reply(const Connection* conn, unsigned long no_reply_flag) {
 }
 
 // No exception may cross into libmilter's C code: anything thrown becomes
-// a temporary failure of this message.
+// a temporary failure of this message. In a step the MTA expects no reply
+// to, a TEMPFAIL would be dropped by libmilter, so the failure is kept on
+// the connection and the message is tempfailed at its end instead (never
+// signed from half-seen state).
 template <class F>
-sfsistat guarded(const char* step, F&& body) {
+sfsistat guarded(SMFICTX* ctx, const char* step, F&& body) {
+  std::string what;
   try {
     return body();
   } catch (const std::exception& e) {
-    log_error("milter %s: %s; tempfailing", step, e.what());
+    what = e.what();
   } catch (...) {
-    log_error("milter %s: unknown exception; tempfailing", step);
+    what = "unknown exception";
+  }
+  log_error("milter %s: %s; tempfailing the message", step, what.c_str());
+  if (Connection* conn = static_cast<Connection*>(smfi_getpriv(ctx)); conn != nullptr && conn->failure.empty()) {
+    conn->failure = std::string("internal error in ") + step;
   }
   return SMFIS_TEMPFAIL;
 }
@@ -64,7 +75,7 @@ std::string macro(SMFICTX* ctx, const char* name) {
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long offered_protocol,
                       unsigned long /*f2*/, unsigned long /*f3*/, unsigned long* actions, unsigned long* protocol,
                       unsigned long* p2, unsigned long* p3) {
-  return guarded("negotiate", [&]() -> sfsistat {
+  return guarded(ctx, "negotiate", [&]() -> sfsistat {
     const SnapshotPtr snapshot = runtime().snapshot();
     unsigned long wanted_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
     if (snapshot->config->milter.verp) wanted_actions |= SMFIF_CHGFROM;
@@ -86,7 +97,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
 }
 
 sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* address) {
-  return guarded("connect", [&]() -> sfsistat {
+  return guarded(ctx, "connect", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
     if (conn == nullptr) return SMFIS_TEMPFAIL;
     char text[INET6_ADDRSTRLEN] = "";
@@ -101,7 +112,7 @@ sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* address) {
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-  return guarded("envfrom", [&]() -> sfsistat {
+  return guarded(ctx, "envfrom", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
     if (conn == nullptr) return SMFIS_TEMPFAIL;
     Envelope envelope;
@@ -110,7 +121,8 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     std::string sender = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') sender = sender.substr(1, sender.size() - 2);
     envelope.mail_from = sender;
-    conn->header_error.clear();
+    conn->failure.clear();
+    conn->failure_is_size = false;
     conn->message.emplace(conn->snapshot, std::move(envelope), runtime().next_tracking_id());
     if (!conn->message->outbound()) {
       log_debug("from=<%s> client=%s: not authenticated nor internal, accepted untouched",
@@ -125,7 +137,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** /*argv*/) {
-  return guarded("envrcpt", [&]() -> sfsistat {
+  return guarded(ctx, "envrcpt", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
     if (conn != nullptr && conn->message) conn->message->add_recipient();
     return step_reply(conn, SMFIP_NR_RCPT);
@@ -133,9 +145,9 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** /*argv*/) {
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-  return guarded("header", [&]() -> sfsistat {
+  return guarded(ctx, "header", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
-    if (conn != nullptr && conn->message && conn->header_error.empty()) {
+    if (conn != nullptr && conn->message && conn->failure.empty()) {
       std::string_view text = value != nullptr ? value : "";
       std::string with_space;
       if ((conn->protocol & SMFIP_HDR_LEADSPC) == 0) {
@@ -145,7 +157,8 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
         text = with_space;
       }
       if (Status added = conn->message->header(name != nullptr ? name : "", text); !added) {
-        conn->header_error = added.error().detail;
+        conn->failure = added.error().detail;
+        conn->failure_is_size = true;
       }
     }
     return step_reply(conn, SMFIP_NR_HDR);
@@ -153,17 +166,17 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
-  return guarded("eoh", [&]() -> sfsistat {
+  return guarded(ctx, "eoh", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
-    if (conn != nullptr && conn->message && conn->header_error.empty()) conn->message->end_of_headers();
+    if (conn != nullptr && conn->message && conn->failure.empty()) conn->message->end_of_headers();
     return step_reply(conn, SMFIP_NR_EOH);
   });
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t length) {
-  return guarded("body", [&]() -> sfsistat {
+  return guarded(ctx, "body", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
-    if (conn != nullptr && conn->message && conn->header_error.empty()) {
+    if (conn != nullptr && conn->message && conn->failure.empty()) {
       conn->message->body(std::string_view(reinterpret_cast<const char*>(chunk), length));
     }
     return step_reply(conn, SMFIP_NR_BODY);
@@ -218,14 +231,19 @@ bool apply(SMFICTX* ctx, const EomPlan& plan, std::string& failure) {
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-  return guarded("eom", [&]() -> sfsistat {
+  return guarded(ctx, "eom", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
     if (conn == nullptr || !conn->message) return SMFIS_CONTINUE;
     const std::string queue_id = macro(ctx, "i");
-    if (!conn->header_error.empty()) {
-      log_warn("%s: %s; tempfailing", queue_id.empty() ? "NOQUEUE" : queue_id.c_str(), conn->header_error.c_str());
-      smfi_setreply(ctx, const_cast<char*>("452"), const_cast<char*>("4.3.4"),
-                    const_cast<char*>("Message header too large to process"));
+    if (!conn->failure.empty()) {
+      log_warn("%s: %s; tempfailing", queue_id.empty() ? "NOQUEUE" : queue_id.c_str(), conn->failure.c_str());
+      if (conn->failure_is_size) {
+        smfi_setreply(ctx, const_cast<char*>("452"), const_cast<char*>("4.3.4"),
+                      const_cast<char*>("Message header too large to process"));
+      } else {
+        smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
+                      const_cast<char*>("Temporary failure in the signing service, try again later"));
+      }
       conn->message.reset();
       return SMFIS_TEMPFAIL;
     }
@@ -251,7 +269,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-  return guarded("abort", [&]() -> sfsistat {
+  return guarded(ctx, "abort", [&]() -> sfsistat {
     if (Connection* conn = connection_of(ctx)) conn->message.reset();
     return SMFIS_CONTINUE;
   });

@@ -6,6 +6,7 @@
 // with; an invalid configuration is logged and the running one kept).
 // SIGTERM and SIGINT stop accepting and exit once connections end.
 #include <libmilter/mfapi.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -100,6 +101,15 @@ int main(int argc, char** argv) {
   const Config& config = *(*snapshot)->config;
   log_init(log_options_for(config));
   if (!(*snapshot)->has_tables) log_warn("no key_table/signing_table: messages get tracking IDs but no signature");
+
+  // Held until libmilter's signal thread or our reload thread waits for
+  // them: a SIGHUP during start-up must not kill the milter by default.
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGHUP);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigprocmask(SIG_BLOCK, &held, nullptr);
 
   Runtime state(*snapshot);
   set_runtime(&state);

@@ -49,7 +49,9 @@ void EventLoop::run(std::chrono::milliseconds interval, const std::function<void
   auto next_tick = std::chrono::steady_clock::now() + interval;
   while (running_) {
     const auto now = std::chrono::steady_clock::now();
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count();
+    // Rounded up: truncating would spin with a zero timeout for the last
+    // fraction of a millisecond before every tick.
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - now).count();
     const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
                              static_cast<int>(wait < 0 ? 0 : wait));
     if (n < 0 && errno != EINTR) log_fatal("epoll_wait: %s", std::strerror(errno));

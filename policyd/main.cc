@@ -129,6 +129,15 @@ int main(int argc, char** argv) {
     log_warn("no [quota NAME] rules and suppression = no: every request will be answered DUNNO");
   }
 
+  // Held, not acted on, until the signal handler reads them: a SIGHUP from
+  // logrotate during start-up must not kill the daemon by default action.
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGHUP);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigprocmask(SIG_BLOCK, &held, nullptr);
+
   EventLoop loop;
   Server server(loop, make_snapshot(config));
   if (Status opened = server.open_listeners(); !opened) log_fatal("%s", opened.error().message().c_str());

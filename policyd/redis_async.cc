@@ -48,6 +48,16 @@ void AsyncRedis::set_options(RedisOptions options) {
   backoff_.set_limits(options_.reconnect_min, options_.reconnect_max);
 }
 
+void AsyncRedis::reconnect() {
+  reconnect_now_ = true;
+  if (ctx_ != nullptr) {
+    redisAsyncDisconnect(ctx_);  // on_disconnect -> drop() once pending replies are in
+  } else {
+    next_attempt_ = Clock::time_point{};
+    reconnect_now_ = false;
+  }
+}
+
 bool AsyncRedis::available(Clock::time_point now) {
   if (state_ != State::kDisconnected) return true;
   if (now < next_attempt_) return false;
@@ -208,9 +218,11 @@ void AsyncRedis::on_disconnect(const redisAsyncContext* ctx, int status) {
 }
 
 void AsyncRedis::drop(const std::string& why, Clock::time_point now) {
-  const auto delay = backoff_.next_delay();
+  if (reconnect_now_) backoff_.reset();
+  const auto delay = reconnect_now_ ? std::chrono::milliseconds{0} : backoff_.next_delay();
+  reconnect_now_ = false;
   next_attempt_ = now + delay;
-  if (why != last_error_) {
+  if (why != last_error_ && delay.count() > 0) {
     log_warn("redis %s: %s; next attempt in %lld ms", endpoint().c_str(), why.c_str(),
              static_cast<long long>(delay.count()));
   }
@@ -224,6 +236,12 @@ void AsyncRedis::drop(const std::string& why, Clock::time_point now) {
     ctx->data = nullptr;
     redisAsyncFree(ctx);
   }
+  // The socket is closed: forget it, or a later flush() would register
+  // whatever file reuses its number.
+  fd_ = -1;
+  registered_ = false;
+  want_read_ = false;
+  want_write_ = false;
   fail_all(make_error(Errc::kUnavailable, "redis " + endpoint() + ": " + why));
 }
 

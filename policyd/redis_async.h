@@ -64,6 +64,9 @@ class AsyncRedis : public EventLoop::Handler {
   void tick(Clock::time_point now);
   // New settings take effect at the next connect.
   void set_options(RedisOptions options);
+  // Closes the connection gracefully (replies already asked for still
+  // arrive) and connects again at once, with the current options.
+  void reconnect();
   std::size_t in_flight() const { return pending_.size(); }
   std::string endpoint() const { return redis_endpoint(options_); }
 
@@ -104,6 +107,7 @@ class AsyncRedis : public EventLoop::Handler {
   bool want_read_ = false;
   bool want_write_ = false;
   bool registered_ = false;
+  bool reconnect_now_ = false;  // the next drop() skips the back-off
   std::uint32_t registered_events_ = 0;
   Clock::time_point connect_deadline_{};
   Clock::time_point next_attempt_{};

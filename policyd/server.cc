@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -87,12 +88,19 @@ SnapshotPtr make_snapshot(ConfigPtr config) {
 class Server::Listener : public EventLoop::Handler {
  public:
   Listener(Server& server, int fd, ListenAddress address) : server_(server), fd_(fd), address_(std::move(address)) {}
-  ~Listener() override {
+  ~Listener() override { shut(); }
+  // Stops listening now; the object itself may still be named by an event
+  // of the current epoll batch, so it is freed only after the batch.
+  void shut() {
+    if (fd_ < 0) return;
     server_.loop_.remove(fd_);
     ::close(fd_);
+    fd_ = -1;
     if (address_.kind == ListenAddress::Kind::kUnix) unlink(address_.path.c_str());
   }
-  void on_io(std::uint32_t) override { server_.accept_from(*this); }
+  void on_io(std::uint32_t) override {
+    if (fd_ >= 0) server_.accept_from(*this);
+  }
   int fd() const { return fd_; }
   const ListenAddress& address() const { return address_; }
 
@@ -190,6 +198,10 @@ class Server::Connection : public EventLoop::Handler {
       server_.close(*this, "write error");
       return;
     }
+    if (out_.empty() && server_.draining_ && !in_flight_) {
+      server_.close(*this, nullptr);  // its last answer is out
+      return;
+    }
     update_interest();
   }
 
@@ -249,7 +261,16 @@ void Server::reload(SnapshotPtr snapshot) {
   if (old_config.policyd.listen != new_config.policyd.listen) {
     log_warn("reload: listen addresses changed; they take effect at the next restart");
   }
-  redis_.set_options(new_config.redis.connection);
+  if (!same_redis_connection(old_config.redis.connection, new_config.redis.connection)) {
+    // The old server may be a demoted primary: switch now, after the
+    // replies already asked for (a graceful disconnect delivers them).
+    log_info("reload: redis connection settings changed, reconnecting to %s",
+             redis_endpoint(new_config.redis.connection).c_str());
+    redis_.set_options(new_config.redis.connection);
+    redis_.reconnect();
+  } else {
+    redis_.set_options(new_config.redis.connection);
+  }
   snapshot_ = std::move(snapshot);
   log_info("reload: configuration %s loaded (%zu quota rules); %zu connections kept",
            new_config.path.c_str(), new_config.quota_rules.size(), connections_.size());
@@ -364,7 +385,7 @@ void Server::answer(Connection& connection, const Verdict& verdict, std::string_
   connection.send(wire);
   if (connection.closed_) return;
   if (draining_) {
-    close(connection, nullptr);
+    if (connection.out_.empty()) close(connection, nullptr);  // else write_out() closes it when flushed
     return;
   }
   // Requests that arrived while this one was in flight (a no-op when this
@@ -387,13 +408,24 @@ void Server::close(Connection& connection, const char* why) {
 void Server::drain(std::chrono::milliseconds grace) {
   draining_ = true;
   drain_deadline_ = Clock::now() + grace;
+  for (auto& listener : listeners_) {
+    listener->shut();
+    retired_listeners_.push_back(std::move(listener));
+  }
   listeners_.clear();
+  // Close only connections with nothing to answer: no request in flight,
+  // none buffered or waiting in the socket, no answer still being written.
+  // The others are closed once their answer has been written.
   std::vector<Connection*> idle;
   for (auto& [id, connection] : connections_) {
-    if (!connection->in_flight_) idle.push_back(connection.get());
+    int unread = 0;
+    ioctl(connection->fd_, FIONREAD, &unread);
+    if (!connection->in_flight_ && connection->reader_.buffered() == 0 && unread == 0 && connection->out_.empty()) {
+      idle.push_back(connection.get());
+    }
   }
   for (Connection* connection : idle) close(*connection, nullptr);
-  log_info("draining: %zu requests in flight", connections_.size());
+  log_info("draining: %zu connections still have a request to answer", connections_.size());
 }
 
 bool Server::drained() const {
@@ -416,6 +448,7 @@ void Server::tick() {
 void Server::after_batch() {
   redis_.flush();
   closed_.clear();
+  retired_listeners_.clear();
 }
 
 }  // namespace sluice::policyd

@@ -78,6 +78,7 @@ class Server : public ReplySink {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> closed_;  // freed after the batch
+  std::vector<std::unique_ptr<Listener>> retired_listeners_;  // likewise
   std::uint64_t next_id_ = 1;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};

@@ -322,3 +322,34 @@ def socket_flood(port, megabytes):
         except BlockingIOError:
             time.sleep(0.01)  # the daemon stopped reading us: as it should
     return sock
+
+
+class PolicydLifecycleTest(E2ETestCase):
+    """Reload to another Redis, and requests that arrive as SIGTERM does."""
+
+    def test_reload_to_another_redis_switches_at_once(self):
+        first = self.enterContext(RedisServer(name="redis-a"))
+        second = self.enterContext(RedisServer(name="redis-b"))
+        policyd = self.enterContext(PolicyDaemon(first, config=kQuota))
+        with policyd.client() as client:
+            self.assertEqual(client.ask(rcpt_request("", state="END-OF-MESSAGE", instance="s1")), "DUNNO")
+            policyd.redis = second
+            policyd.reload()
+            # The old Redis is still up: the switch must not wait for it to fail.
+            self.assertEqual(client.ask(rcpt_request("", state="END-OF-MESSAGE", instance="s2")), "DUNNO")
+        counters = lambda redis: [k for k in (redis.command("KEYS", "sluice:v1:q:*") or [])]
+        total = lambda redis: sum(int(redis.command("GET", k)) for k in counters(redis))
+        self.assertEqual((total(first), total(second)), (1, 1))
+        self.assertIn("reconnecting to 127.0.0.1:%d" % second.port, policyd.log())
+
+    def test_request_sent_with_sigterm_is_still_answered(self):
+        redis = self.enterContext(RedisServer())
+        for attempt in range(5):
+            policyd = self.enterContext(PolicyDaemon(redis, config=kQuota, name=f"policyd-term{attempt}"))
+            client = policyd.client()
+            payload = "".join(f"{k}={v}\n" for k, v in rcpt_request("a@example.net", instance=f"t{attempt}").items())
+            client.send_raw((payload + "\n").encode())
+            policyd.proc.terminate()
+            self.assertEqual(client.read_reply(), "DUNNO", f"attempt {attempt}")
+            client.close()
+            self.assertEqual(policyd.proc.wait(timeout=10), 0)

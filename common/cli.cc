@@ -66,6 +66,29 @@ std::string_view common_options_help() {
          "  -V, --version       show the version\n";
 }
 
+DaemonStart start_daemon_cli(int argc, char** argv, std::string_view program, std::string_view summary) {
+  const std::string name(program);
+  auto options = parse_common_options(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "%s: %s\n", name.c_str(), options.error().detail.c_str());
+    return DaemonStart{std::nullopt, 2};
+  }
+  if (options->help) {
+    std::printf("usage: %s [options]\n\n%.*s\n\noptions:\n%.*s", name.c_str(), static_cast<int>(summary.size()),
+                summary.data(), static_cast<int>(common_options_help().size()), common_options_help().data());
+    return DaemonStart{std::nullopt, 0};
+  }
+  if (options->version) {
+    std::printf("%s %s\n", name.c_str(), PACKAGE_VERSION);
+    return DaemonStart{std::nullopt, 0};
+  }
+  if (!options->operands.empty()) {
+    std::fprintf(stderr, "%s: unexpected argument \"%s\" (try --help)\n", name.c_str(), options->operands[0].c_str());
+    return DaemonStart{std::nullopt, 2};
+  }
+  return DaemonStart{std::move(options).value(), 0};
+}
+
 int check_config_and_report(const CommonOptions& options) {
   auto config = load_config(options.config_path);
   if (!config) {

@@ -4,6 +4,7 @@
 // (a sluicectl subcommand and its own options) is returned untouched.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,16 @@ Result<CommonOptions> parse_common_options(int argc, char** argv);
 
 // The lines describing the shared options, for each program's --help.
 std::string_view common_options_help();
+
+// The start of every daemon's main(): parses the shared options and
+// handles --help, --version and stray operands. Returns the options, or the
+// exit status main() should return at once (0 after help or version, 2 on a
+// usage error, with the message printed).
+struct DaemonStart {
+  std::optional<CommonOptions> options;
+  int exit_status = 0;
+};
+DaemonStart start_daemon_cli(int argc, char** argv, std::string_view program, std::string_view summary);
 
 // For -n: loads the config, prints "FILE: configuration OK" on stdout or the
 // error on stderr, and returns the exit status (0 or 1).

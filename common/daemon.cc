@@ -59,6 +59,15 @@ void remove_pid_file(const std::string& path) {
   if (!path.empty()) unlink(path.c_str());
 }
 
+void hold_daemon_signals() {
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGHUP);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigprocmask(SIG_BLOCK, &held, nullptr);
+}
+
 Status drop_privileges(const std::string& user) {
   if (user.empty()) return {};
   std::vector<char> buffer(16384);

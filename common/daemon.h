@@ -18,6 +18,11 @@ Status daemonize();
 Status write_pid_file(const std::string& path);
 void remove_pid_file(const std::string& path);
 
+// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread (and the threads
+// it starts), so they wait until the daemon's handler reads them: a SIGHUP
+// from logrotate during start-up must not kill it by default action.
+void hold_daemon_signals();
+
 // Switches to |user| (its uid, gid and supplementary groups). A no-op when
 // |user| is empty; an error when not root and |user| is not the current user.
 Status drop_privileges(const std::string& user);

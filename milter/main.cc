@@ -60,33 +60,13 @@ void reload() {
            (*snapshot)->rules ? (*snapshot)->rules->size() : std::size_t{0});
 }
 
-void print_help() {
-  std::printf("usage: sluice-milter [options]\n\nDKIM signing, header rules and tracking IDs for Postfix and "
-              "Sendmail.\n\noptions:\n%.*s",
-              static_cast<int>(common_options_help().size()), common_options_help().data());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto options = parse_common_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "sluice-milter: %s\n", options.error().detail.c_str());
-    return 2;
-  }
-  g_options = std::move(options).value();
-  if (g_options.help) {
-    print_help();
-    return 0;
-  }
-  if (g_options.version) {
-    std::printf("sluice-milter %s\n", PACKAGE_VERSION);
-    return 0;
-  }
-  if (!g_options.operands.empty()) {
-    std::fprintf(stderr, "sluice-milter: unexpected argument \"%s\" (try --help)\n", g_options.operands[0].c_str());
-    return 2;
-  }
+  DaemonStart start = start_daemon_cli(argc, argv, "sluice-milter",
+                                       "DKIM signing, header rules and tracking IDs for Postfix and Sendmail.");
+  if (!start.options) return start.exit_status;
+  g_options = std::move(*start.options);
 
   // -n checks what a start would: the file, the tables, the keys, the rules.
   auto snapshot = load_everything(g_options.config_path);
@@ -102,14 +82,8 @@ int main(int argc, char** argv) {
   log_init(log_options_for(config));
   if (!(*snapshot)->has_tables) log_warn("no key_table/signing_table: messages get tracking IDs but no signature");
 
-  // Held until libmilter's signal thread or our reload thread waits for
-  // them: a SIGHUP during start-up must not kill the milter by default.
-  sigset_t held;
-  sigemptyset(&held);
-  sigaddset(&held, SIGHUP);
-  sigaddset(&held, SIGTERM);
-  sigaddset(&held, SIGINT);
-  sigprocmask(SIG_BLOCK, &held, nullptr);
+  // Until libmilter's signal thread or our reload thread waits for them.
+  hold_daemon_signals();
 
   Runtime state(*snapshot);
   set_runtime(&state);

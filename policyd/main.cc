@@ -90,32 +90,13 @@ class SignalHandler : public EventLoop::Handler {
   bool stopping_ = false;
 };
 
-void print_help() {
-  std::printf("usage: sluice-policyd [options]\n\nPostfix policy service for Sluice: per-sender quotas and "
-              "suppression lists in Redis.\n\noptions:\n%.*s",
-              static_cast<int>(common_options_help().size()), common_options_help().data());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto options = parse_common_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "sluice-policyd: %s\n", options.error().detail.c_str());
-    return 2;
-  }
-  if (options->help) {
-    print_help();
-    return 0;
-  }
-  if (options->version) {
-    std::printf("sluice-policyd %s\n", PACKAGE_VERSION);
-    return 0;
-  }
-  if (!options->operands.empty()) {
-    std::fprintf(stderr, "sluice-policyd: unexpected argument \"%s\" (try --help)\n", options->operands[0].c_str());
-    return 2;
-  }
+  DaemonStart start = start_daemon_cli(
+      argc, argv, "sluice-policyd", "Postfix policy service for Sluice: per-sender quotas and suppression lists in Redis.");
+  if (!start.options) return start.exit_status;
+  const std::optional<CommonOptions>& options = start.options;
   if (options->check_config) return check_config_and_report(*options);
 
   auto loaded = load_config(options->config_path);
@@ -129,14 +110,7 @@ int main(int argc, char** argv) {
     log_warn("no [quota NAME] rules and suppression = no: every request will be answered DUNNO");
   }
 
-  // Held, not acted on, until the signal handler reads them: a SIGHUP from
-  // logrotate during start-up must not kill the daemon by default action.
-  sigset_t held;
-  sigemptyset(&held);
-  sigaddset(&held, SIGHUP);
-  sigaddset(&held, SIGTERM);
-  sigaddset(&held, SIGINT);
-  sigprocmask(SIG_BLOCK, &held, nullptr);
+  hold_daemon_signals();
 
   EventLoop loop;
   Server server(loop, make_snapshot(config));

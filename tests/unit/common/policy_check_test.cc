@@ -13,7 +13,7 @@
 #include "common/lua_scripts.h"
 #include "common/quota_store.h"
 #include "common/suppression_store.h"
-#include "tests/unit/support/redis_server.h"
+#include "tests/unit/support/flushed_redis_test.h"
 
 namespace sluice {
 namespace {
@@ -221,15 +221,11 @@ TEST(PolicyCheck, ParserReadsEachDocumentedShape) {
 
 // ---- against a real Redis ---------------------------------------------------
 
-class PolicyCheckRedis : public ::testing::Test {
+class PolicyCheckRedis : public test::FlushedRedisTest {
  protected:
-  static void TearDownTestSuite() { server_.reset(); }
 
   void SetUp() override {
-    SLUICE_REQUIRE_REDIS_SERVER();
-    if (!server_) server_ = std::make_unique<RedisServer>();
-    conn_ = std::make_unique<RedisConn>(server_->client_options());
-    ASSERT_TRUE(conn_->command({"FLUSHALL"}).ok());
+    FlushedRedisTest::SetUp();
   }
 
   Result<PolicyOutcome> run(const PolicyCheck& check, const PolicyFacts& facts) {
@@ -248,12 +244,6 @@ class PolicyCheckRedis : public ::testing::Test {
     return 0;
   }
 
-  std::int64_t redis_now_ms() {
-    auto r = conn_->command({"TIME"});
-    EXPECT_TRUE(r.ok());
-    const redisReply& t = **r;
-    return std::stoll(t.element[0]->str) * 1000 + std::stoll(t.element[1]->str) / 1000;
-  }
 
   void suppress(SuppressionScope scope, std::string value, std::string recipient, std::string reason,
                 std::int64_t expires_ms = 0) {
@@ -268,11 +258,8 @@ class PolicyCheckRedis : public ::testing::Test {
     ASSERT_TRUE(added.ok()) << added.error().message();
   }
 
-  static std::unique_ptr<RedisServer> server_;
-  std::unique_ptr<RedisConn> conn_;
 };
 
-std::unique_ptr<RedisServer> PolicyCheckRedis::server_;
 
 TEST_F(PolicyCheckRedis, AllScriptsCompile) {
   for (const RedisScript* script :

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/policy_check.h"
-#include "tests/unit/support/redis_server.h"
+#include "tests/unit/support/flushed_redis_test.h"
 
 namespace sluice {
 namespace {
@@ -64,14 +64,11 @@ TEST(QuotaKeyString, CounterKeyEndsWithKeyString) {
   EXPECT_EQ(quota_override_field(QuotaMetric::kMessages, 86400s), "messages/86400");
 }
 
-class QuotaStoreTest : public ::testing::Test {
+class QuotaStoreTest : public test::FlushedRedisTest {
  protected:
-  static void TearDownTestSuite() { server_.reset(); }
   void SetUp() override {
-    SLUICE_REQUIRE_REDIS_SERVER();
-    if (!server_) server_ = std::make_unique<RedisServer>();
-    conn_ = std::make_unique<RedisConn>(server_->client_options());
-    ASSERT_TRUE(conn_->command({"FLUSHALL"}).ok());
+    FlushedRedisTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     rules_ = {
         QuotaRule{"per-user",
                   {QuotaKeyField::kSaslUsername},
@@ -93,13 +90,10 @@ class QuotaStoreTest : public ::testing::Test {
     ASSERT_EQ(r->kind, PolicyOutcome::Kind::kAllow);
   }
 
-  static std::unique_ptr<RedisServer> server_;
-  std::unique_ptr<RedisConn> conn_;
   std::vector<QuotaRule> rules_;
   std::unique_ptr<QuotaStore> store_;
 };
 
-std::unique_ptr<RedisServer> QuotaStoreTest::server_;
 
 TEST_F(QuotaStoreTest, ShowReportsUsedOverrideAndReset) {
   send(100);

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/support/redis_server.h"
+#include "tests/unit/support/flushed_redis_test.h"
 
 namespace sluice {
 namespace {
@@ -55,28 +55,17 @@ TEST(SuppressionKeys, RecipientIsLastAndScopeValueEscaped) {
   for (const auto& c : cases) EXPECT_EQ(suppression_entry_key("p:", c.scope, c.value, c.rcpt), c.key);
 }
 
-class SuppressionStoreTest : public ::testing::Test {
+class SuppressionStoreTest : public test::FlushedRedisTest {
  protected:
-  static void TearDownTestSuite() { server_.reset(); }
   void SetUp() override {
-    SLUICE_REQUIRE_REDIS_SERVER();
-    if (!server_) server_ = std::make_unique<RedisServer>();
-    conn_ = std::make_unique<RedisConn>(server_->client_options());
-    ASSERT_TRUE(conn_->command({"FLUSHALL"}).ok());
+    FlushedRedisTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     store_ = std::make_unique<SuppressionStore>(*conn_, std::string(kPrefix));
   }
-  std::int64_t redis_now_ms() {
-    auto r = conn_->command({"TIME"});
-    EXPECT_TRUE(r.ok());
-    return std::stoll((*r)->element[0]->str) * 1000 + std::stoll((*r)->element[1]->str) / 1000;
-  }
 
-  static std::unique_ptr<RedisServer> server_;
-  std::unique_ptr<RedisConn> conn_;
   std::unique_ptr<SuppressionStore> store_;
 };
 
-std::unique_ptr<RedisServer> SuppressionStoreTest::server_;
 
 TEST_F(SuppressionStoreTest, AddNormalisesAndGetFindsIt) {
   SuppressionEntry e = entry(SuppressionScope::kSenderDomain, "Example.COM", "<Bob.Smith@Example.NET>", "complaint");

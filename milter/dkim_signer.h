@@ -29,15 +29,13 @@
 
 #include "common/result.h"
 #include "milter/dkim_canon.h"
+#include "milter/header_field.h"
 #include "milter/dkim_key.h"
 
 namespace sluice::milter {
 
 // One header field of the message, top to bottom order in a span.
-struct DkimHeader {
-  std::string name;   // as before the colon ("Subject")
-  std::string value;  // after the colon, leading space kept; folds as CRLF or LF
-};
+using DkimHeader = HeaderField;
 
 struct DkimSignOptions {
   std::string domain;    // d=

@@ -101,6 +101,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "milter/header_field.h"
 
 namespace sluice::milter {
 
@@ -116,12 +117,6 @@ inline constexpr std::size_t kMaxRegexCost = 4096;
 inline constexpr std::size_t kMaxRulesFileBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxRuleLineLength = 4096;
 inline constexpr std::size_t kMaxRules = 10000;
-
-struct HeaderField {
-  std::string name;
-  std::string value;
-  friend bool operator==(const HeaderField&, const HeaderField&) = default;
-};
 
 // Who is sending: selects [account] and [domain] sections.
 struct HeaderContext {

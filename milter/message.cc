@@ -163,9 +163,6 @@ EomPlan Message::finish(std::string_view queue_id) {
   } else if (signatures_.empty()) {
     dkim_result = snapshot_->has_tables ? "unsigned(no signing-table match for " + from_domain_ + ")" : "off";
   } else {
-    std::vector<DkimHeader> dkim_headers;
-    dkim_headers.reserve(final_headers.size());
-    for (const HeaderField& field : final_headers) dkim_headers.push_back(DkimHeader{field.name, field.value});
     for (Signature& signature : signatures_) {
       if (!dkim_result.empty()) dkim_result += ",";
       const KeyTableEntry& entry = *signature.key->entry;
@@ -175,7 +172,7 @@ EomPlan Message::finish(std::string_view queue_id) {
         tempfail = tempfail || settings.on_missing_key == MissingKeyAction::kTempfail;
         continue;
       }
-      auto value = signature.signer->finish(dkim_headers);
+      auto value = signature.signer->finish(final_headers);
       if (!value) {
         dkim_result += "failed(" + which + ": " + value.error().detail + ")";
         continue;

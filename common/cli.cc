@@ -1,6 +1,7 @@
 #include "common/cli.h"
 
 #include <cstdio>
+#include <memory>
 
 namespace sluice {
 
@@ -97,6 +98,34 @@ int check_config_and_report(const CommonOptions& options) {
   }
   std::printf("%s: configuration OK\n", options.config_path.c_str());
   return 0;
+}
+
+ConfigPtr load_config_or_report(const CommonOptions& options, std::string_view program) {
+  auto loaded = load_config(options.config_path);
+  if (!loaded) {
+    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(), loaded.error().detail.c_str());
+    return nullptr;
+  }
+  return std::make_shared<const Config>(std::move(loaded).value());
+}
+
+LogOptions daemon_log_options(std::string ident, const Config& config, const CommonOptions& options) {
+  LogOptions log;
+  log.ident = std::move(ident);
+  log.facility = config.log.facility;
+  log.level = options.verbose ? LogLevel::kDebug : config.log.level;
+  log.to_stderr = options.foreground;
+  return log;
+}
+
+ConfigPtr reload_config_or_log(const CommonOptions& options, std::string ident) {
+  auto config = load_config(options.config_path);
+  if (!config) {
+    log_error("reload refused, keeping the running configuration: %s", config.error().detail.c_str());
+    return nullptr;
+  }
+  log_init(daemon_log_options(std::move(ident), *config, options));
+  return std::make_shared<const Config>(std::move(config).value());
 }
 
 }  // namespace sluice

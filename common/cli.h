@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/log.h"
 #include "common/result.h"
 
 namespace sluice {
@@ -45,5 +46,18 @@ DaemonStart start_daemon_cli(int argc, char** argv, std::string_view program, st
 // For -n: loads the config, prints "FILE: configuration OK" on stdout or the
 // error on stderr, and returns the exit status (0 or 1).
 int check_config_and_report(const CommonOptions& options);
+
+// The configuration a daemon starts with; on failure nullptr, after
+// "PROGRAM: reason" on stderr (main() then exits 1).
+ConfigPtr load_config_or_report(const CommonOptions& options, std::string_view program);
+
+// A daemon's logging: |ident| to syslog at the configured facility and
+// level, debug with -v, stderr instead with -f.
+LogOptions daemon_log_options(std::string ident, const Config& config, const CommonOptions& options);
+
+// For SIGHUP: the configuration again, with logging re-initialised for it
+// (daemon_log_options). An invalid file is logged and gives nullptr: the
+// daemon keeps running with what it has.
+ConfigPtr reload_config_or_log(const CommonOptions& options, std::string ident);
 
 }  // namespace sluice

@@ -22,10 +22,13 @@
 #include <vector>
 
 #include "common/cidr.h"
+#include "common/dns_settings.h"
+#include "common/feedback_settings.h"
 #include "common/log.h"
 #include "common/quota_rule.h"
 #include "common/redis_conn.h"
 #include "common/result.h"
+#include "common/scan_settings.h"
 
 // configure passes the installation's sysconfdir; "/etc" for other builds.
 #ifndef SLUICE_SYSCONFDIR
@@ -51,6 +54,24 @@ enum class RedisErrorAction { kTempfail, kAccept };
 // Which suppression lists a recipient is looked up in.
 enum class SuppressionScope { kGlobal, kSaslUsername, kSenderDomain };
 
+// What a login with no senders set at all may send as (sender_authorisation).
+enum class MissingSenderSetAction { kReject, kAccept };
+
+// sluice-policyd's answer to one SPF result: accept goes on to the Redis
+// checks, defer answers 450, reject 550.
+enum class SpfAction { kAccept, kDefer, kReject };
+
+// One action per SPF result (RFC 7208 2.6); a timeout counts as temperror.
+struct SpfActions {
+  SpfAction fail = SpfAction::kReject;
+  SpfAction softfail = SpfAction::kAccept;
+  SpfAction neutral = SpfAction::kAccept;
+  SpfAction none = SpfAction::kAccept;
+  SpfAction permerror = SpfAction::kAccept;
+  SpfAction temperror = SpfAction::kDefer;
+  friend bool operator==(const SpfActions&, const SpfActions&) = default;
+};
+
 struct PolicydSettings {
   std::vector<std::string> listen;  // "inet:127.0.0.1:10040", "unix:/run/sluice/policyd.sock"
   unsigned unix_socket_mode = 0666;
@@ -61,10 +82,24 @@ struct PolicydSettings {
   std::vector<SuppressionScope> suppression_scopes;
   std::string pid_file;
   std::string user;
+  // Authenticated clients may send only as the senders of their login.
+  bool sender_authorisation = false;
+  MissingSenderSetAction sender_authorisation_missing = MissingSenderSetAction::kReject;
+  // Clients neither authenticated nor in trusted_networks are refused.
+  bool require_authentication = false;
+  std::vector<Cidr> trusted_networks;
+  // SPF of unauthenticated clients outside spf_exempt_networks, at RCPT.
+  bool spf = false;
+  std::vector<Cidr> spf_exempt_networks;
+  SpfActions spf_actions;
+  std::chrono::milliseconds spf_timeout{5000};
+  int spf_workers = 4;
+  bool spf_received_header = false;
 };
 
 enum class DkimCanonicalization { kSimple, kRelaxed };
 enum class MissingKeyAction { kAccept, kTempfail };
+enum class UnauthorisedFromAction { kReject, kUnsigned };
 
 struct MilterSettings {
   std::string socket;         // libmilter notation: "inet:8891@127.0.0.1", "unix:/path"
@@ -88,6 +123,14 @@ struct MilterSettings {
   std::chrono::seconds mta_timeout{0};
   std::string pid_file;
   std::string user;
+  // Sign only From domains the SASL login owns ({p}senders:LOGIN in Redis).
+  bool sender_authorisation = false;
+  UnauthorisedFromAction on_unauthorised_from = UnauthorisedFromAction::kReject;
+  RedisErrorAction on_redis_error = RedisErrorAction::kTempfail;  // when ownership cannot be checked
+  // Tracking ID -> account/sender record for sluice-bounce; 0: not written.
+  std::chrono::seconds message_record_ttl{14 * 86'400};
+  bool authentication_results = false;  // add Authentication-Results with the SPF result
+  std::string authserv_id;              // its authserv-id; empty: the host name
 };
 
 struct Config {
@@ -97,6 +140,9 @@ struct Config {
   PolicydSettings policyd;
   MilterSettings milter;
   std::vector<QuotaRule> quota_rules;  // [quota NAME] sections, in file order
+  std::vector<ScannerSettings> scanners;  // [scanner NAME] sections, in file order
+  DnsSettings dns;
+  FeedbackSettings feedback;
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;

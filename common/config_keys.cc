@@ -7,11 +7,13 @@
 #include <fstream>
 
 #include "common/ascii.h"
+#include "common/config_key_helpers.h"
 #include "common/config_values.h"
 #include "common/listen_address.h"
 
 namespace sluice {
-namespace {
+
+namespace config_detail {
 
 using std::chrono::milliseconds;
 
@@ -22,13 +24,6 @@ Status store_duration(milliseconds& out, std::string_view value, milliseconds mi
   return {};
 }
 
-template <class Int>
-Status store_int(Int& out, std::string_view value, std::int64_t min, std::int64_t max) {
-  auto parsed = parse_int_value(value, min, max);
-  if (!parsed) return parsed.error();
-  out = static_cast<Int>(*parsed);
-  return {};
-}
 
 Error config_error(std::string reason) { return make_error(Errc::kConfig, std::move(reason)); }
 
@@ -123,6 +118,13 @@ std::string resolve_table_path(std::string_view value, const ConfigContext& cont
   return resolve_path(value, context);
 }
 
+}  // namespace config_detail
+
+namespace {
+
+using std::chrono::milliseconds;
+using namespace config_detail;
+
 constexpr const char* kDefaultSignedHeaders =
     "from, to, cc, subject, date, message-id, reply-to, in-reply-to, references, mime-version, content-type, "
     "content-transfer-encoding, content-disposition, list-id, list-unsubscribe, list-unsubscribe-post, "
@@ -133,6 +135,27 @@ constexpr const char* kDefaultOversignedHeaders =
 
 constexpr milliseconds kMinTimeout{10};
 constexpr milliseconds kMaxTimeout{60'000};
+
+// [policyd] spf_fail and its siblings.
+Status store_spf_action(SpfAction& out, std::string_view value) {
+  if (value == "accept") out = SpfAction::kAccept;
+  else if (value == "defer") out = SpfAction::kDefer;
+  else if (value == "reject") out = SpfAction::kReject;
+  else return config_error("want reject, defer or accept");
+  return {};
+}
+
+// A comma-separated CIDR list; empty text: no networks.
+Status store_cidr_list(std::vector<Cidr>& out, std::string_view value) {
+  out.clear();
+  for (std::string_view item : split_list(value)) {
+    if (item.empty()) continue;
+    auto cidr = parse_cidr(item);
+    if (!cidr) return config_error(cidr.error().detail);
+    out.push_back(*cidr);
+  }
+  return {};
+}
 
 const ConfigKey kKeys[] = {
     // [redis]: the one Redis every node shares.
@@ -272,6 +295,50 @@ const ConfigKey kKeys[] = {
        c.policyd.user = v;
        return {};
      }},
+    {"policyd", "sender_authorisation", "yes|no", "no",
+     "authenticated clients may use only the envelope senders of their login (sluicectl sender allow)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.policyd.sender_authorisation, v); }},
+    {"policyd", "sender_authorisation_missing", "reject|accept", "reject",
+     "sender_authorisation for a login with no senders set at all: reject its mail, or accept any sender",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (v == "reject") c.policyd.sender_authorisation_missing = MissingSenderSetAction::kReject;
+       else if (v == "accept") c.policyd.sender_authorisation_missing = MissingSenderSetAction::kAccept;
+       else return config_error("sender_authorisation_missing must be reject or accept");
+       return {};
+     }},
+    {"policyd", "require_authentication", "yes|no", "no",
+     "refuse (554 5.7.1) clients neither authenticated nor in trusted_networks: relay protection in depth",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.policyd.require_authentication, v); }},
+    {"policyd", "trusted_networks", "CIDR list", "127.0.0.0/8, ::1",
+     "clients that may relay without SMTP AUTH when require_authentication = yes",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_cidr_list(c.policyd.trusted_networks, v); }},
+    {"policyd", "spf", "yes|no", "no", "check SPF (RFC 7208) of unauthenticated clients at their first RCPT",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.policyd.spf, v); }},
+    {"policyd", "spf_exempt_networks", "CIDR list", "", "clients never SPF-checked (authenticated ones never are)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_cidr_list(c.policyd.spf_exempt_networks, v); }},
+    {"policyd", "spf_fail", "reject|defer|accept", "reject", "answer to SPF result fail (reject: 550 5.7.23)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.fail, v); }},
+    {"policyd", "spf_softfail", "reject|defer|accept", "accept", "answer to SPF result softfail",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.softfail, v); }},
+    {"policyd", "spf_neutral", "reject|defer|accept", "accept", "answer to SPF result neutral",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.neutral, v); }},
+    {"policyd", "spf_none", "reject|defer|accept", "accept", "answer when the domain publishes no SPF record",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.none, v); }},
+    {"policyd", "spf_permerror", "reject|defer|accept", "accept", "answer to SPF result permerror (a broken record)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.permerror, v); }},
+    {"policyd", "spf_temperror", "reject|defer|accept", "defer",
+     "answer to SPF result temperror, an SPF timeout or a full SPF queue (defer: 450 4.7.24)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_spf_action(c.policyd.spf_actions.temperror, v); }},
+    {"policyd", "spf_timeout", "duration", "5s",
+     "longest wait for one SPF evaluation; keep it below Postfix's smtpd_policy_service_timeout",
+     [](Config& c, std::string_view v, const ConfigContext&) {
+       return store_duration(c.policyd.spf_timeout, v, milliseconds{100}, kMaxTimeout);
+     }},
+    {"policyd", "spf_workers", "1..64", "4", "threads evaluating SPF (libspf2 blocks on DNS; the event loop never does)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_int(c.policyd.spf_workers, v, 1, 64); }},
+    {"policyd", "spf_received_header", "yes|no", "no",
+     "prepend a Received-SPF header (RFC 7208 9.1) to mail whose SPF was checked",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.policyd.spf_received_header, v); }},
 
     // [milter]
     {"milter", "socket", "inet:PORT@IP | unix:/PATH", "inet:8891@127.0.0.1",
@@ -404,6 +471,42 @@ const ConfigKey kKeys[] = {
        c.milter.user = v;
        return {};
      }},
+    {"milter", "sender_authorisation", "yes|no", "no",
+     "sign only From domains the SASL login owns (sluicectl sender allow LOGIN @DOMAIN)",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.milter.sender_authorisation, v); }},
+    {"milter", "on_unauthorised_from", "reject|unsigned", "reject",
+     "a From domain the login does not own: refuse the message (550 5.7.1) or pass it unsigned",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (v == "reject") c.milter.on_unauthorised_from = UnauthorisedFromAction::kReject;
+       else if (v == "unsigned") c.milter.on_unauthorised_from = UnauthorisedFromAction::kUnsigned;
+       else return config_error("on_unauthorised_from must be reject or unsigned");
+       return {};
+     }},
+    {"milter", "on_redis_error", "tempfail|accept", "tempfail",
+     "Redis cannot answer whether the login owns the From domain: tempfail, or sign anyway",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (v == "tempfail") c.milter.on_redis_error = RedisErrorAction::kTempfail;
+       else if (v == "accept") c.milter.on_redis_error = RedisErrorAction::kAccept;
+       else return config_error("on_redis_error must be tempfail or accept");
+       return {};
+     }},
+    {"milter", "message_record_ttl", "duration", "14d",
+     "keep tracking ID -> account, sender in Redis this long, for sluice-bounce (0: none)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       milliseconds ttl{0};
+       if (Status s = store_duration(ttl, v, milliseconds{0}, milliseconds{86'400'000LL * 365}); !s) return s;
+       c.milter.message_record_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+       return {};
+     }},
+    {"milter", "authentication_results", "yes|no", "no",
+     "add Authentication-Results (RFC 8601) with the SPF result of the client for MAIL FROM",
+     [](Config& c, std::string_view v, const ConfigContext&) { return store_bool(c.milter.authentication_results, v); }},
+    {"milter", "authserv_id", "domain", "", "authserv-id of Authentication-Results (empty: this host's name)",
+     [](Config& c, std::string_view v, const ConfigContext&) -> Status {
+       if (!v.empty() && !is_domain_name(v)) return config_error("authserv_id must be a domain name");
+       c.milter.authserv_id = v;
+       return {};
+     }},
 
     // [quota NAME]: one rule each.
     {"quota", "key", "fields joined with +", "sasl_username",
@@ -451,25 +554,53 @@ const ConfigSection kSections[] = {
 
 }  // namespace
 
-std::span<const ConfigKey> config_keys() { return kKeys; }
-std::span<const ConfigSection> config_sections() { return kSections; }
+std::optional<CrossKeyProblem> find_core_cross_key_problem(const Config& config);
+
+// The core tables; the other parts live in config_keys_*.cc.
+ConfigPart core_config_part() { return ConfigPart{kSections, kKeys, find_core_cross_key_problem}; }
+
+namespace {
+
+struct AllParts {
+  std::vector<ConfigKey> keys;
+  std::vector<ConfigSection> sections;
+  std::vector<std::optional<CrossKeyProblem> (*)(const Config&)> checks;
+};
+
+const AllParts& all_parts() {
+  static const AllParts parts = [] {
+    AllParts all;
+    for (const ConfigPart& part : {core_config_part(), scanner_config_part(), dns_config_part(), feedback_config_part()}) {
+      all.keys.insert(all.keys.end(), part.keys.begin(), part.keys.end());
+      all.sections.insert(all.sections.end(), part.sections.begin(), part.sections.end());
+      if (part.cross_check != nullptr) all.checks.push_back(part.cross_check);
+    }
+    return all;
+  }();
+  return parts;
+}
+
+}  // namespace
+
+std::span<const ConfigKey> config_keys() { return all_parts().keys; }
+std::span<const ConfigSection> config_sections() { return all_parts().sections; }
 
 const ConfigSection* find_config_section(std::string_view section) {
-  for (const ConfigSection& known : kSections) {
+  for (const ConfigSection& known : config_sections()) {
     if (known.name == section) return &known;
   }
   return nullptr;
 }
 
 const ConfigKey* find_config_key(std::string_view section, std::string_view name) {
-  for (const ConfigKey& key : kKeys) {
+  for (const ConfigKey& key : config_keys()) {
     if (key.section == section && key.name == name) return &key;
   }
   return nullptr;
 }
 
 
-std::optional<CrossKeyProblem> find_cross_key_problem(const Config& config) {
+std::optional<CrossKeyProblem> find_core_cross_key_problem(const Config& config) {
   const RedisOptions& redis = config.redis.connection;
   if (redis.reconnect_min > redis.reconnect_max) {
     return CrossKeyProblem{"redis", "reconnect_max",
@@ -484,6 +615,13 @@ std::optional<CrossKeyProblem> find_cross_key_problem(const Config& config) {
       return CrossKeyProblem{"quota " + rule.name, "",
                              "quota rule \"" + rule.name + "\" has no messages, recipients or bytes limit"};
     }
+  }
+  return std::nullopt;
+}
+
+std::optional<CrossKeyProblem> find_cross_key_problem(const Config& config) {
+  for (auto check : all_parts().checks) {
+    if (auto problem = check(config)) return problem;
   }
   return std::nullopt;
 }

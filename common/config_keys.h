@@ -41,6 +41,20 @@ struct ConfigSection {
   Status (*open)(Config& config, std::string_view instance);
 };
 
+// One part of the tables: the core ([redis], [log], [policyd], [milter],
+// [quota]) and one per feature area, each in its own config_keys_*.cc, so
+// that a feature's keys live next to each other. config_keys() is all parts.
+struct CrossKeyProblem;
+struct ConfigPart {
+  std::span<const ConfigSection> sections;
+  std::span<const ConfigKey> keys;
+  std::optional<CrossKeyProblem> (*cross_check)(const Config&) = nullptr;
+};
+ConfigPart core_config_part();
+ConfigPart scanner_config_part();   // config_keys_scan.cc: [scanner NAME]
+ConfigPart dns_config_part();       // config_keys_dns.cc: [dns]
+ConfigPart feedback_config_part();  // config_keys_feedback.cc: [bounce], [reputation], [unsubscribe]
+
 std::span<const ConfigKey> config_keys();
 std::span<const ConfigSection> config_sections();
 const ConfigKey* find_config_key(std::string_view section, std::string_view name);

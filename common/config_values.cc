@@ -32,6 +32,26 @@ Result<std::int64_t> parse_int_value(std::string_view text, std::int64_t min, st
   return value;
 }
 
+Result<std::int64_t> parse_size_value(std::string_view text, std::int64_t min, std::int64_t max) {
+  const std::string want = "a size from " + std::to_string(min) + " to " + std::to_string(max) +
+                           " bytes (a number, optionally with K, M or G)";
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return bad_value(text, want);
+  std::int64_t number = 0;
+  std::from_chars(text.data(), text.data() + digits, number);
+  const std::string_view unit = text.substr(digits);
+  std::int64_t scale = 0;
+  if (unit.empty()) scale = 1;
+  else if (unit == "K" || unit == "k") scale = std::int64_t{1} << 10;
+  else if (unit == "M" || unit == "m") scale = std::int64_t{1} << 20;
+  else if (unit == "G" || unit == "g") scale = std::int64_t{1} << 30;
+  else return bad_value(text, want);
+  const std::int64_t value = number * scale;
+  if (value < min || value > max) return bad_value(text, want);
+  return value;
+}
+
 Result<std::chrono::milliseconds> parse_duration_value(std::string_view text,
                                                        std::chrono::milliseconds min,
                                                        std::chrono::milliseconds max) {

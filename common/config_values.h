@@ -19,6 +19,9 @@ Result<bool> parse_bool_value(std::string_view text);
 // A decimal integer in [min, max]; no sign for non-negative ranges, no spaces.
 Result<std::int64_t> parse_int_value(std::string_view text, std::int64_t min, std::int64_t max);
 
+// Bytes: "512", "64K", "1M", "2G" (powers of 1024), in [min, max].
+Result<std::int64_t> parse_size_value(std::string_view text, std::int64_t min, std::int64_t max);
+
 // "250ms", "2s", "5m", "1h", "1d"; a bare number is seconds. Must lie in
 // [min, max].
 Result<std::chrono::milliseconds> parse_duration_value(std::string_view text,

@@ -59,12 +59,17 @@ void remove_pid_file(const std::string& path) {
   if (!path.empty()) unlink(path.c_str());
 }
 
+sigset_t daemon_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
 void hold_daemon_signals() {
-  sigset_t held;
-  sigemptyset(&held);
-  sigaddset(&held, SIGHUP);
-  sigaddset(&held, SIGTERM);
-  sigaddset(&held, SIGINT);
+  const sigset_t held = daemon_signal_set();
   sigprocmask(SIG_BLOCK, &held, nullptr);
 }
 
@@ -83,6 +88,14 @@ Status drop_privileges(const std::string& user) {
   // Regaining root must be impossible from here on.
   if (setuid(0) == 0) return make_error(Errc::kInternal, "could regain root after dropping to " + user);
   return {};
+}
+
+Status enter_daemon_mode(bool foreground, const std::string& pid_file, const std::string& user) {
+  if (!foreground) {
+    if (Status detached = daemonize(); !detached) return detached;
+  }
+  if (Status written = write_pid_file(pid_file); !written) return written;
+  return drop_privileges(user);
 }
 
 }  // namespace sluice

@@ -16,6 +16,9 @@ namespace {
 constexpr std::string_view kAllow = "allow";
 constexpr std::string_view kSuppressed = "suppressed";
 constexpr std::string_view kOver = "over";
+constexpr std::string_view kUnauthorised = "unauthorised";
+constexpr std::string_view kPaused = "paused";
+constexpr std::string_view kNullSenderMember = "<>";
 
 std::string_view stage_name(PolicyFacts::Stage stage) {
   return stage == PolicyFacts::Stage::kRcpt ? "rcpt" : "eom";
@@ -55,6 +58,19 @@ std::optional<long long> integer_at(const redisReply& reply, std::size_t i) {
 
 }  // namespace
 
+std::vector<std::string> sender_set_members(std::string_view sender_key, std::string_view sender_domain) {
+  if (sender_key.empty()) return {std::string(kNullSenderMember)};
+  return {std::string(sender_key), "@" + ascii_lower(sender_domain)};
+}
+
+std::string senders_key(std::string_view prefix, std::string_view login) {
+  return std::string(prefix) + "senders:" + redis_key_component(login);
+}
+
+std::string pause_key(std::string_view prefix, std::string_view login) {
+  return std::string(prefix) + "pause:" + redis_key_component(login);
+}
+
 std::vector<std::string> evalsha_command(const RedisCall& call) {
   std::vector<std::string> argv = {"EVALSHA", call.script->sha1(), std::to_string(call.keys.size())};
   argv.insert(argv.end(), call.keys.begin(), call.keys.end());
@@ -70,11 +86,12 @@ std::vector<std::string> eval_command(const RedisCall& call) {
 }
 
 PolicyCheck::PolicyCheck(std::string key_prefix, std::vector<QuotaRule> rules, bool suppression,
-                         std::vector<SuppressionScope> scopes)
+                         std::vector<SuppressionScope> scopes, SenderAuthorisation senders)
     : prefix_(std::move(key_prefix)),
       rules_(std::move(rules)),
       suppression_(suppression),
-      scopes_(std::move(scopes)) {}
+      scopes_(std::move(scopes)),
+      senders_(senders) {}
 
 std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
   const bool rcpt = facts.stage == PolicyFacts::Stage::kRcpt;
@@ -111,6 +128,12 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
       parts.push_back(QuotaKeyPart{field, std::move(value)});
     }
     if (!complete) continue;
+    // A rule with nothing to check at this stage (recipients only, at
+    // END-OF-MESSAGE) costs no override lookup either.
+    const bool applies = rcpt || std::any_of(rule.limits.begin(), rule.limits.end(), [](const QuotaLimit& l) {
+      return l.metric != QuotaMetric::kRecipients;
+    });
+    if (!applies) continue;
     const std::string key_string = format_quota_key_string(std::move(parts));
     auto at = std::find(key_strings.begin(), key_strings.end(), key_string);
     if (at == key_strings.end()) at = key_strings.insert(key_strings.end(), key_string);
@@ -137,13 +160,22 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
     }
   }
 
-  if (sup_keys.empty() && counters == 0) return std::nullopt;
+  // The account: paused at any stage; its senders checked at RCPT.
+  const bool account = !facts.sasl_username.empty();
+  const bool check_sender = account && rcpt && senders_.enabled;
+  if (sup_keys.empty() && counters == 0 && !account) return std::nullopt;
 
   RedisCall call;
   call.script = &policy_check_script();
   const bool idem = !facts.instance.empty();
   if (idem) {
     call.keys.push_back(prefix_ + "idem:" + redis_key_component(facts.instance) + ":" + facts.client_address);
+  }
+  if (account) call.keys.push_back(pause_key(prefix_, facts.sasl_username));
+  std::vector<std::string> members;
+  if (check_sender) {
+    call.keys.push_back(senders_key(prefix_, facts.sasl_username));
+    members = sender_set_members(facts.sender_key, facts.sender_domain);
   }
   call.keys.insert(call.keys.end(), sup_keys.begin(), sup_keys.end());
   for (const std::string& ks : key_strings) call.keys.push_back(quota_override_key(prefix_, ks));
@@ -155,7 +187,12 @@ std::optional<RedisCall> PolicyCheck::build(const PolicyFacts& facts) const {
                std::to_string(sup_keys.size()),
                std::to_string(key_strings.size()),
                std::to_string(counters),
-               std::to_string(kQuotaCounterSlack.count())};
+               std::to_string(kQuotaCounterSlack.count()),
+               account ? "1" : "0",
+               check_sender ? "1" : "0",
+               senders_.missing == MissingSenderSetAction::kAccept ? "accept" : "reject",
+               std::to_string(members.size())};
+  call.args.insert(call.args.end(), members.begin(), members.end());
   call.args.insert(call.args.end(), sup_labels.begin(), sup_labels.end());
   call.args.insert(call.args.end(), counter_args.begin(), counter_args.end());
   return call;
@@ -188,6 +225,22 @@ Result<PolicyOutcome> PolicyCheck::parse(const PolicyFacts& facts, const redisRe
     out.reason = std::string(*reason);
     out.since_ms = *since;
     out.expires_ms = *expires;
+    return out;
+  }
+  if (*status == kUnauthorised) {
+    if (reply.elements != 3) return bad_reply(facts, reply, "unauthorised has 3 elements");
+    const auto why = string_at(reply, 2);
+    if (!why || (*why != "not-listed" && *why != "no-set")) return bad_reply(facts, reply, "unauthorised: unknown reason");
+    out.kind = PolicyOutcome::Kind::kSenderNotAuthorised;
+    out.sender_set_missing = *why == "no-set";
+    return out;
+  }
+  if (*status == kPaused) {
+    if (reply.elements != 3) return bad_reply(facts, reply, "paused has 3 elements");
+    const auto why = string_at(reply, 2);
+    if (!why) return bad_reply(facts, reply, "paused: reason is not a string");
+    out.kind = PolicyOutcome::Kind::kPaused;
+    out.pause_reason = std::string(why->substr(0, kMaxPauseReason));
     return out;
   }
   if (*status == kOver) {

@@ -6,6 +6,14 @@
 // for tests and tools.
 //
 // Semantics (doc/redis-schema.md has the key layout):
+// - Account checks first, for authenticated requests (sasl_username set):
+//   with sender authorisation on, at RCPT the sender must be a member of
+//   the login's senders set ({p}senders:{login}): its lookup key, or
+//   "@" + its domain; "<>" for the null sender. A login with no set at all
+//   is refused unless MissingSenderSetAction::kAccept (kSenderNotAuthorised).
+//   Then, at RCPT and END-OF-MESSAGE, {p}pause:{login} existing pauses the
+//   account (kPaused, with the key's text as the reason). Either refusal
+//   charges nothing and skips the checks below.
 // - RCPT: the recipient is looked up in the configured suppression lists
 //   (global; the account = sasl_username when present; the sender_domain
 //   when present), in that configured order; the first live entry wins
@@ -44,9 +52,11 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -68,6 +78,7 @@ struct PolicyFacts {
   std::string client_address;  // "192.0.2.1", "2001:db8::1"
   std::string sasl_username;   // empty: not authenticated
   std::string sender;          // canonical Mailbox::str(), empty for <>
+  std::string sender_key;      // Mailbox::lookup_key() of the sender, empty for <>
   std::string sender_domain;   // Mailbox::domain of the sender, empty for <>
   std::string recipient;       // Mailbox::lookup_key(), RCPT only
   std::uint64_t size = 0;      // message size in bytes, END-OF-MESSAGE only
@@ -85,14 +96,26 @@ std::vector<std::string> evalsha_command(const RedisCall& call);
 // {"EVAL", source, numkeys, keys..., args...}: the retry after NOSCRIPT.
 std::vector<std::string> eval_command(const RedisCall& call);
 
+// The senders-set members that authorise an envelope sender: its lookup
+// key and "@" + its domain, or "<>" alone for the null sender.
+std::vector<std::string> sender_set_members(std::string_view sender_key, std::string_view sender_domain);
+
+// {p}senders:{login}: the SET of senders a SASL login may use.
+std::string senders_key(std::string_view prefix, std::string_view login);
+// {p}pause:{login}: the STRING (the reason) that pauses a SASL login.
+std::string pause_key(std::string_view prefix, std::string_view login);
+
+// Longest pause reason the answer quotes (the key holds at most 200 bytes).
+inline constexpr std::size_t kMaxPauseReason = 200;
+
 struct PolicyOutcome {
-  enum class Kind { kAllow, kSuppressed, kOverQuota };
+  enum class Kind { kAllow, kSuppressed, kOverQuota, kSenderNotAuthorised, kPaused };
   Kind kind = Kind::kAllow;
   bool replayed = false;  // the answer came from the idempotency record
 
   // kSuppressed:
   std::string scope;  // "global", "sasl_username alice", "sender_domain example.com"
-  std::string reason;  // hard-bounce | complaint | unsubscribe | manual
+  std::string reason;  // hard-bounce | soft-bounce | complaint | unsubscribe | manual
   std::int64_t since_ms = 0;
   std::int64_t expires_ms = 0;  // 0 = never
 
@@ -102,6 +125,19 @@ struct PolicyOutcome {
   std::uint64_t used = 0;  // in the current window, before this request
   std::int64_t reset_at_ms = 0;  // end of the window (Unix ms, Redis clock)
   QuotaAction action = QuotaAction::kDefer;
+
+  // kSenderNotAuthorised: true when the login has no senders set at all
+  // (else the sender is simply not in it).
+  bool sender_set_missing = false;
+
+  // kPaused: the pause key's text, at most kMaxPauseReason bytes.
+  std::string pause_reason;
+};
+
+// Sender authorisation settings for PolicyCheck ([policyd] sender_authorisation*).
+struct SenderAuthorisation {
+  bool enabled = false;
+  MissingSenderSetAction missing = MissingSenderSetAction::kReject;
 };
 
 class PolicyCheck {
@@ -109,10 +145,11 @@ class PolicyCheck {
   // `rules` in config order; `scopes` in lookup order (ignored when
   // `suppression` is false).
   PolicyCheck(std::string key_prefix, std::vector<QuotaRule> rules, bool suppression,
-              std::vector<SuppressionScope> scopes);
+              std::vector<SuppressionScope> scopes, SenderAuthorisation senders = {});
 
   // The script call for this request; nullopt when there is nothing to check
-  // (no suppression lookup and no applicable rule): the answer is then allow.
+  // (unauthenticated, no suppression lookup and no applicable rule): the
+  // answer is then allow. An authenticated request always has its pause check.
   std::optional<RedisCall> build(const PolicyFacts& facts) const;
   // The outcome from the script's reply to build(facts)'s call. Error
   // replies (NOSCRIPT included: handle it before) and unexpected shapes are
@@ -126,6 +163,7 @@ class PolicyCheck {
   std::vector<QuotaRule> rules_;
   bool suppression_;
   std::vector<SuppressionScope> scopes_;
+  SenderAuthorisation senders_;
 };
 
 // build(), eval over `conn` (loading the script on NOSCRIPT), parse().

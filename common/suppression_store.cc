@@ -12,7 +12,7 @@
 namespace sluice {
 namespace {
 
-constexpr std::string_view kReasons[] = {"hard-bounce", "complaint", "unsubscribe", "manual"};
+constexpr std::string_view kReasons[] = {"hard-bounce", "soft-bounce", "complaint", "unsubscribe", "manual"};
 constexpr std::size_t kMaxPageSize = 10000;
 constexpr int kPruneBatch = 1000;
 
@@ -28,13 +28,6 @@ std::string index_key(std::string_view prefix, std::string_view kind, Suppressio
     key += redis_key_component(scope_value);
   }
   return key;
-}
-
-std::string name_index_key(std::string_view prefix, SuppressionScope scope, std::string_view value) {
-  return index_key(prefix, "supidx", scope, value);
-}
-std::string expiry_index_key(std::string_view prefix, SuppressionScope scope, std::string_view value) {
-  return index_key(prefix, "supexp", scope, value);
 }
 
 bool has_control_bytes(std::string_view text) {
@@ -98,6 +91,16 @@ std::vector<std::string> hmget_entry(std::string key) {
 }
 
 }  // namespace
+
+std::string suppression_name_index_key(std::string_view key_prefix, SuppressionScope scope,
+                                       std::string_view scope_value) {
+  return index_key(key_prefix, "supidx", scope, scope_value);
+}
+
+std::string suppression_expiry_index_key(std::string_view key_prefix, SuppressionScope scope,
+                                         std::string_view scope_value) {
+  return index_key(key_prefix, "supexp", scope, scope_value);
+}
 
 std::string_view suppression_scope_name(SuppressionScope scope) {
   switch (scope) {
@@ -175,7 +178,7 @@ Result<SuppressionAdded> SuppressionStore::add(const SuppressionEntry& entry, Si
   if (!key) return key.error();
   if (!is_suppression_reason(entry.reason)) {
     return make_error(Errc::kInvalidInput, "unknown suppression reason \"" + log_escape(entry.reason, 32) +
-                                               "\" (want hard-bounce, complaint, unsubscribe or manual)");
+                                               "\" (want hard-bounce, soft-bounce, complaint, unsubscribe or manual)");
   }
   if (entry.since_ms < 0 || entry.expires_ms < 0) {
     return make_error(Errc::kInvalidInput, "suppression times are Unix milliseconds, not negative");
@@ -191,8 +194,8 @@ Result<SuppressionAdded> SuppressionStore::add(const SuppressionEntry& entry, Si
   }
 
   const std::vector<std::string> keys = {suppression_entry_key(prefix_, entry.scope, key->value, key->recipient),
-                                         name_index_key(prefix_, entry.scope, key->value),
-                                         expiry_index_key(prefix_, entry.scope, key->value)};
+                                         suppression_name_index_key(prefix_, entry.scope, key->value),
+                                         suppression_expiry_index_key(prefix_, entry.scope, key->value)};
   const std::vector<std::string> args = {key->recipient,
                                          entry.reason,
                                          std::to_string(entry.since_ms),
@@ -227,8 +230,8 @@ Result<bool> SuppressionStore::remove(SuppressionScope scope, std::string_view s
   const std::vector<std::vector<std::string>> commands = {
       {"MULTI"},
       {"DEL", suppression_entry_key(prefix_, scope, key->value, key->recipient)},
-      {"ZREM", name_index_key(prefix_, scope, key->value), key->recipient},
-      {"ZREM", expiry_index_key(prefix_, scope, key->value), key->recipient},
+      {"ZREM", suppression_name_index_key(prefix_, scope, key->value), key->recipient},
+      {"ZREM", suppression_expiry_index_key(prefix_, scope, key->value), key->recipient},
       {"EXEC"}};
   auto replies = conn_.pipeline(commands);
   if (!replies) return replies.error();
@@ -275,8 +278,8 @@ Result<SuppressionPage> SuppressionStore::list(SuppressionScope scope, std::stri
   if (limit == 0 || limit > kMaxPageSize) {
     return make_error(Errc::kInvalidInput, "page size must be 1 to " + std::to_string(kMaxPageSize));
   }
-  const std::string names = name_index_key(prefix_, scope, *value);
-  if (Status st = prune(names, expiry_index_key(prefix_, scope, *value)); !st) return st.error();
+  const std::string names = suppression_name_index_key(prefix_, scope, *value);
+  if (Status st = prune(names, suppression_expiry_index_key(prefix_, scope, *value)); !st) return st.error();
 
   const std::string from = cursor.empty() ? std::string("-") : "(" + std::string(cursor);
   auto members = conn_.command({"ZRANGEBYLEX", names, from, "+", "LIMIT", "0", std::to_string(limit)});
@@ -322,8 +325,8 @@ Result<SuppressionPage> SuppressionStore::list(SuppressionScope scope, std::stri
 Result<std::uint64_t> SuppressionStore::count(SuppressionScope scope, std::string_view scope_value) {
   auto value = normalize_suppression_scope_value(scope, scope_value);
   if (!value) return value.error();
-  const std::string names = name_index_key(prefix_, scope, *value);
-  if (Status st = prune(names, expiry_index_key(prefix_, scope, *value)); !st) return st.error();
+  const std::string names = suppression_name_index_key(prefix_, scope, *value);
+  if (Status st = prune(names, suppression_expiry_index_key(prefix_, scope, *value)); !st) return st.error();
   auto reply = conn_.command({"ZCARD", names});
   if (!reply) return reply.error();
   auto n = reply_integer(**reply);

@@ -37,7 +37,7 @@ namespace sluice {
 std::string_view suppression_scope_name(SuppressionScope scope);
 Result<SuppressionScope> parse_suppression_scope(std::string_view name);
 
-// True for "hard-bounce", "complaint", "unsubscribe", "manual".
+// True for "hard-bounce", "soft-bounce", "complaint", "unsubscribe", "manual".
 bool is_suppression_reason(std::string_view reason);
 
 inline constexpr std::size_t kMaxSuppressionNoteLength = 1000;
@@ -48,7 +48,7 @@ struct SuppressionEntry {
   SuppressionScope scope = SuppressionScope::kGlobal;
   std::string scope_value;  // account name or domain; empty for global
   std::string recipient;    // normalised: Mailbox::lookup_key()
-  std::string reason;       // hard-bounce | complaint | unsubscribe | manual
+  std::string reason;       // hard-bounce | soft-bounce | complaint | unsubscribe | manual
   std::int64_t since_ms = 0;    // Unix ms; 0 in add(): now (Redis time)
   std::int64_t expires_ms = 0;  // Unix ms; 0 = never
   std::string tracking_id;      // message that caused it, may be empty
@@ -82,6 +82,13 @@ Result<std::string> normalize_suppression_recipient(std::string_view recipient);
 // The Redis key of one entry; `scope_value` and `recipient` already normalised.
 std::string suppression_entry_key(std::string_view key_prefix, SuppressionScope scope, std::string_view scope_value,
                                   std::string_view recipient);
+
+// The two indexes of a list ("<prefix>supidx:<scope>[:<value>]" by
+// recipient, "supexp" by expiry); |scope_value| already normalised.
+std::string suppression_name_index_key(std::string_view key_prefix, SuppressionScope scope,
+                                       std::string_view scope_value);
+std::string suppression_expiry_index_key(std::string_view key_prefix, SuppressionScope scope,
+                                         std::string_view scope_value);
 
 class SuppressionStore {
  public:

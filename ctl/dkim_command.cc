@@ -1,5 +1,7 @@
 #include "ctl/dkim_command.h"
 
+#include "ctl/dns_check.h"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -47,14 +49,9 @@ bool parse_options(const std::vector<std::string>& args, std::size_t first, std:
   return true;
 }
 
-// TXT strings are at most 255 bytes each (RFC 1035 3.3.14); longer records
-// are published as several strings that resolvers join.
+// The zone-file line, split into TXT strings as `dns check` suggests it.
 void print_record(const std::string& domain, const std::string& selector, const std::string& record) {
-  std::printf("%s._domainkey.%s. 3600 IN TXT (", selector.c_str(), domain.c_str());
-  for (std::size_t at = 0; at < record.size(); at += 250) {
-    std::printf("\n    \"%s\"", record.substr(at, 250).c_str());
-  }
-  std::printf(" )\n");
+  std::fputs(zone_txt_record(selector + "._domainkey." + domain, record).c_str(), stdout);
 }
 
 int keygen(const Options& options) {

@@ -9,10 +9,15 @@
 #include "ctl/command.h"
 #include "ctl/config_command.h"
 #include "ctl/dkim_command.h"
+#include "ctl/dns_command.h"
 #include "ctl/id_command.h"
 #include "ctl/quota_command.h"
+#include "ctl/reputation_command.h"
+#include "ctl/scan_command.h"
+#include "ctl/sender_command.h"
 #include "ctl/status_command.h"
 #include "ctl/suppress_command.h"
+#include "ctl/unsubscribe_command.h"
 
 namespace {
 
@@ -31,7 +36,12 @@ constexpr Subcommand kSubcommands[] = {
     {"config", sluice::ctl::run_config, false, "config keys: list every sluice.conf key"},
     {"suppress", sluice::ctl::run_suppress, true, "add, remove, show, list, export, import suppressions"},
     {"quota", sluice::ctl::run_quota, true, "show, set, unset, reset the quota of one key"},
+    {"sender", sluice::ctl::run_sender, true, "allow, deny, list, check the envelope senders of a SASL login"},
+    {"reputation", sluice::ctl::run_reputation, true, "reputation show [ACCOUNT] | pause | resume: bounce and complaint rates"},
+    {"scan", sluice::ctl::run_scan, true, "scan stats [ACCOUNT]: scanner verdicts per account, worst first"},
     {"dkim", sluice::ctl::run_dkim, false, "dkim keygen | record: make a DKIM key, print its DNS record"},
+    {"dns", sluice::ctl::run_dns, true, "dns check DOMAIN: are its SPF, DKIM and DMARC records right for this relay"},
+    {"unsubscribe", sluice::ctl::run_unsubscribe, true, "unsubscribe token | verify: make or check a List-Unsubscribe token"},
 };
 
 void print_help() {

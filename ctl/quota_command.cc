@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/quota_store.h"
 #include "common/redis_conn.h"
+#include "ctl/command_util.h"
 #include "ctl/suppress_command.h"
 
 namespace sluice::ctl {
@@ -22,15 +23,6 @@ constexpr const char* kUsage =
     "KEY names whose usage a rule counts, field=value joined with ',', e.g. sasl_username=alice or\n"
     "sender_domain=example.com,client_address=192.0.2.1 (in values, %, ',' and '=' as %25, %2C, %3D).\n"
     "METRIC is messages, recipients or bytes; WINDOW a duration (1m, 1h, 1d); bytes take K, M, G, T.\n";
-
-Error usage(std::string detail) { return make_error(Errc::kInvalidInput, std::move(detail)); }
-
-int report(const Error& error) {
-  const bool data = error.code == Errc::kInvalidInput || error.code == Errc::kTooLong || error.code == Errc::kNotFound;
-  std::fprintf(stderr, "sluicectl: %s\n", data ? error.detail.c_str() : error.message().c_str());
-  if (error.code == Errc::kUnavailable || error.code == Errc::kTimeout) return kExitUnavailable;
-  return kExitFailed;
-}
 
 std::string shape_of(const std::vector<QuotaKeyField>& fields) {
   std::string out;
@@ -159,10 +151,7 @@ Result<QuotaSetting> parse_quota_setting(std::string_view text, bool with_limit)
 Result<QuotaArgs> parse_quota_args(const std::vector<std::string>& args) {
   QuotaArgs out;
   if (args.empty()) return usage("quota: missing action (show, set, unset, reset)");
-  if (args[0] == "help" ||
-      std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; })) {
-    return out;
-  }
+  if (wants_help(args)) return out;
   struct Spec {
     std::string_view name;
     QuotaCommandAction action;
@@ -241,14 +230,8 @@ Status check_quota_settings(const std::vector<QuotaRule>& rules, std::string_vie
 
 int run_quota(const CommandContext& context) {
   auto args = parse_quota_args(context.args);
-  if (!args) {
-    std::fprintf(stderr, "sluicectl: %s (try sluicectl quota --help)\n", args.error().detail.c_str());
-    return kExitUsage;
-  }
-  if (args->action == QuotaCommandAction::kHelp) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (!args) return report_usage(args.error(), "quota");
+  if (args->action == QuotaCommandAction::kHelp) return print_help(kUsage);
   // Before Redis: a key no rule counts is a mistake whatever Redis holds.
   if (Status ok = check_quota_settings(context.config.quota_rules, args->key, {}); !ok) return report(ok.error());
   RedisConn conn(context.config.redis.connection);

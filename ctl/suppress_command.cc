@@ -14,13 +14,14 @@
 #include "common/csv.h"
 #include "common/log.h"
 #include "common/redis_conn.h"
+#include "ctl/command_util.h"
 
 namespace sluice::ctl {
 namespace {
 
 constexpr const char* kUsage =
     "usage: sluicectl [-c FILE] suppress ACTION [ARGS]\n"
-    "  add ADDRESS [--reason hard-bounce|complaint|unsubscribe|manual] [--scope SCOPE]\n"
+    "  add ADDRESS [--reason hard-bounce|soft-bounce|complaint|unsubscribe|manual] [--scope SCOPE]\n"
     "      [--expires DURATION] [--note TEXT] [--tracking-id ID]\n"
     "  remove ADDRESS [--scope SCOPE]\n"
     "  show ADDRESS [--scope SCOPE]\n"
@@ -58,8 +59,6 @@ const std::vector<ActionSpec>& action_specs() {
   return specs;
 }
 
-Error usage(std::string detail) { return make_error(Errc::kInvalidInput, std::move(detail)); }
-
 bool has_control_bytes(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char ch) {
     const auto u = static_cast<unsigned char>(ch);
@@ -76,15 +75,6 @@ int read_number(std::string_view text, std::size_t pos, std::size_t digits) {
     value = value * 10 + (text[i] - '0');
   }
   return value;
-}
-
-// The exit status for a failed store call, after saying why on stderr.
-int report(const Error& error) {
-  // Bad input reads best as the reason alone; transport errors keep their class.
-  const bool data = error.code == Errc::kInvalidInput || error.code == Errc::kTooLong || error.code == Errc::kNotFound;
-  std::fprintf(stderr, "sluicectl: %s\n", data ? error.detail.c_str() : error.message().c_str());
-  if (error.code == Errc::kUnavailable || error.code == Errc::kTimeout) return kExitUnavailable;
-  return kExitFailed;
 }
 
 // Redis's clock, Unix ms: expiries are computed from it, as the store's checks are.
@@ -460,9 +450,7 @@ Result<std::int64_t> parse_iso8601_utc(std::string_view text) {
 Result<SuppressArgs> parse_suppress_args(const std::vector<std::string>& args) {
   SuppressArgs out;
   if (args.empty()) return usage("suppress: missing action (add, remove, show, list, export, import)");
-  if (std::find_if(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; }) !=
-          args.end() ||
-      args[0] == "help") {
+  if (wants_help(args)) {
     out.action = SuppressAction::kHelp;
     return out;
   }
@@ -517,7 +505,7 @@ Result<SuppressArgs> parse_suppress_args(const std::vector<std::string>& args) {
     } else if (name == "reason") {
       if (!is_suppression_reason(*value)) {
         return usage("--reason: unknown reason \"" + log_escape(*value, 32) +
-                     "\" (want hard-bounce, complaint, unsubscribe or manual)");
+                     "\" (want hard-bounce, soft-bounce, complaint, unsubscribe or manual)");
       }
       out.reason = *value;
     } else if (name == "expires") {
@@ -598,7 +586,7 @@ Result<SuppressionEntry> parse_suppress_csv_row(const std::vector<int>& columns,
   e.reason = field(kReason).empty() ? std::string("manual") : field(kReason);
   if (!is_suppression_reason(e.reason)) {
     return make_error(Errc::kInvalidInput, "unknown reason \"" + log_escape(e.reason, 32) +
-                                               "\" (want hard-bounce, complaint, unsubscribe or manual)");
+                                               "\" (want hard-bounce, soft-bounce, complaint, unsubscribe or manual)");
   }
   if (!field(kSince).empty()) {
     auto since = parse_iso8601_utc(field(kSince));
@@ -640,14 +628,8 @@ std::vector<std::string> suppress_csv_row(const SuppressionEntry& e) {
 
 int run_suppress(const CommandContext& context) {
   auto args = parse_suppress_args(context.args);
-  if (!args) {
-    std::fprintf(stderr, "sluicectl: %s (try sluicectl suppress --help)\n", args.error().detail.c_str());
-    return kExitUsage;
-  }
-  if (args->action == SuppressAction::kHelp) {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
-  }
+  if (!args) return report_usage(args.error(), "suppress");
+  if (args->action == SuppressAction::kHelp) return print_help(kUsage);
   RedisConn conn(context.config.redis.connection);
   SuppressionStore store(conn, context.config.redis.key_prefix);
   const SuppressScopeArg scope = args->scope.value_or(SuppressScopeArg{});

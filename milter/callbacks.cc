@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "milter/message.h"
 #include "milter/runtime.h"
+#include "milter/sender_ownership.h"
 
 namespace sluice::milter {
 namespace {
@@ -21,9 +23,9 @@ namespace {
 // only round trip per message is end of message. Mail that is not outbound
 // still streams through (no reply is possible at MAIL to skip it) and is
 // accepted unchanged at the end: cheaper than a round trip for every message.
-constexpr unsigned long kSkipSteps = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
-constexpr unsigned long kNoReplySteps =
-    SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+constexpr unsigned long kSkipSteps = SMFIP_NOUNKNOWN | SMFIP_NODATA;
+constexpr unsigned long kNoReplySteps = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT |
+                                        SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
 // Header values exactly as in the message, leading space included: simple
 // canonicalisation depends on it.
 constexpr unsigned long kLeadingSpace = SMFIP_HDR_LEADSPC;
@@ -32,6 +34,8 @@ struct Connection {
   SnapshotPtr snapshot;
   unsigned long protocol = 0;  // the SMFIP_* flags the MTA agreed to
   std::string client_address;
+  std::string helo;
+  std::optional<SpfChecker> spf;  // created on first use ([milter] authentication_results)
   std::optional<Message> message;
   // Why this message must be tempfailed at its end: a step that allows no
   // reply (header, body...) failed, so the failure is reported at EOM.
@@ -79,6 +83,11 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
     const SnapshotPtr snapshot = runtime().snapshot();
     unsigned long wanted_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
     if (snapshot->config->milter.verp) wanted_actions |= SMFIF_CHGFROM;
+    for (const ScannerSettings& scanner : snapshot->config->scanners) {
+      if (scanner.on_spam == ScanAction::kQuarantine || scanner.on_failure == ScanAction::kQuarantine) {
+        wanted_actions |= SMFIF_QUARANTINE;
+      }
+    }
     if ((offered_actions & wanted_actions) != wanted_actions) {
       log_error("the MTA does not offer the milter actions needed (offered 0x%lx, need 0x%lx)", offered_actions,
                 wanted_actions);
@@ -111,12 +120,37 @@ sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* address) {
   });
 }
 
+sfsistat on_helo(SMFICTX* ctx, char* helo) {
+  return guarded(ctx, "helo", [&]() -> sfsistat {
+    Connection* conn = connection_of(ctx);
+    if (conn == nullptr) return SMFIS_TEMPFAIL;
+    conn->helo = helo != nullptr ? std::string(helo).substr(0, 255) : std::string();
+    return step_reply(conn, SMFIP_NR_HELO);
+  });
+}
+
+// The SPF result of the client for MAIL FROM, for Authentication-Results.
+// libspf2 blocks on DNS: fine here, each SMTP connection has its thread.
+void check_spf(Connection& conn, Message& message) {
+  if (!conn.snapshot->config->milter.authentication_results || conn.client_address.empty()) return;
+  if (!conn.spf) {
+    auto checker = SpfChecker::create();
+    if (!checker) {
+      log_warn("SPF checker unavailable: %s", checker.error().detail.c_str());
+      return;
+    }
+    conn.spf.emplace(std::move(checker).value());
+  }
+  message.set_spf(conn.spf->check(conn.client_address, conn.helo, message.envelope().mail_from));
+}
+
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
   return guarded(ctx, "envfrom", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
     if (conn == nullptr) return SMFIS_TEMPFAIL;
     Envelope envelope;
     envelope.client_address = conn->client_address;
+    envelope.helo = conn->helo;
     envelope.auth_authen = macro(ctx, "{auth_authen}");
     std::string sender = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') sender = sender.substr(1, sender.size() - 2);
@@ -132,14 +166,19 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
       // passes through with no state kept, and end of message accepts it.
       return (conn->protocol & SMFIP_NR_MAIL) != 0 ? SMFIS_NOREPLY : SMFIS_ACCEPT;
     }
+    check_spf(*conn, *conn->message);
     return step_reply(conn, SMFIP_NR_MAIL);
   });
 }
 
-sfsistat on_envrcpt(SMFICTX* ctx, char** /*argv*/) {
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
   return guarded(ctx, "envrcpt", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
-    if (conn != nullptr && conn->message) conn->message->add_recipient();
+    if (conn != nullptr && conn->message) {
+      std::string_view rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+      if (rcpt.size() >= 2 && rcpt.front() == '<' && rcpt.back() == '>') rcpt = rcpt.substr(1, rcpt.size() - 2);
+      conn->message->add_recipient(rcpt.substr(0, 512));
+    }
     return step_reply(conn, SMFIP_NR_RCPT);
   });
 }
@@ -168,7 +207,21 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
 sfsistat on_eoh(SMFICTX* ctx) {
   return guarded(ctx, "eoh", [&]() -> sfsistat {
     Connection* conn = connection_of(ctx);
-    if (conn != nullptr && conn->message && conn->failure.empty()) conn->message->end_of_headers();
+    if (conn != nullptr && conn->message && conn->failure.empty()) {
+      Message& message = *conn->message;
+      message.end_of_headers();
+      if (message.needs_ownership_check()) {
+        const Config& config = *conn->snapshot->config;
+        auto redis = conn->snapshot->redis->acquire();
+        auto owned = login_owns_from(*redis, config.redis.key_prefix, message.envelope().auth_authen,
+                                     message.from_address(), message.from_domain());
+        if (!owned) {
+          message.set_from_ownership(FromOwnership::kUnknown, owned.error().detail);
+        } else {
+          message.set_from_ownership(*owned ? FromOwnership::kOwned : FromOwnership::kNotOwned);
+        }
+      }
+    }
     return step_reply(conn, SMFIP_NR_EOH);
   });
 }
@@ -220,6 +273,11 @@ bool apply(SMFICTX* ctx, const EomPlan& plan, std::string& failure) {
       return false;
     }
   }
+  if (plan.quarantine_reason &&
+      smfi_quarantine(ctx, const_cast<char*>(plan.quarantine_reason->c_str())) != MI_SUCCESS) {
+    failure = "quarantine";
+    return false;
+  }
   if (plan.new_envelope_from) {
     const std::string from = "<" + *plan.new_envelope_from + ">";
     if (smfi_chgfrom(ctx, const_cast<char*>(from.c_str()), nullptr) != MI_SUCCESS) {
@@ -228,6 +286,27 @@ bool apply(SMFICTX* ctx, const EomPlan& plan, std::string& failure) {
     }
   }
   return true;
+}
+
+// The message's Redis records, one round trip once the MTA has its answer.
+// Losing them costs statistics and bounce mapping, never the message.
+void write_records(Connection& conn, const EomPlan& plan) {
+  if (plan.redis_writes.empty()) return;
+  auto redis = conn.snapshot->redis->acquire();
+  auto replies = redis->pipeline(plan.redis_writes);
+  if (!replies) {
+    if (conn.snapshot->redis->should_warn()) {
+      log_warn("message records not written (%s): %s; next warning in a minute at the earliest",
+               redis->endpoint().c_str(), replies.error().detail.c_str());
+    }
+    return;
+  }
+  for (const RedisReplyPtr& reply : *replies) {
+    if (const std::string_view error = reply_error(*reply); !error.empty()) {
+      log_warn("message records: Redis answered %s", log_escape(error, 120).c_str());
+      return;
+    }
+  }
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
@@ -247,15 +326,19 @@ sfsistat on_eom(SMFICTX* ctx) {
       conn->message.reset();
       return SMFIS_TEMPFAIL;
     }
-    const EomPlan plan = conn->message->finish(queue_id);
+    conn->message->run_scans(queue_id);
+    const EomPlan plan = conn->message->finish(queue_id, static_cast<std::int64_t>(std::time(nullptr)));
     conn->message.reset();
-    if (plan.reply == EomPlan::Reply::kTempfail) {
-      log_warn("%s", plan.log_line.c_str());
+    if (plan.reply != EomPlan::Reply::kContinue) {
+      const bool reject = plan.reply == EomPlan::Reply::kReject;
+      (reject ? log_info : log_warn)("%s", plan.log_line.c_str());
       const std::string enhanced = plan.reply_text.substr(0, plan.reply_text.find(' '));
-      const std::string text = plan.reply_text.substr(plan.reply_text.find(' ') + 1);
-      smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(enhanced.c_str()),
+      std::string text;  // libmilter formats the text: a '%' must be doubled
+      for (char ch : plan.reply_text.substr(plan.reply_text.find(' ') + 1)) text += ch == '%' ? "%%" : std::string(1, ch);
+      smfi_setreply(ctx, const_cast<char*>(reject ? "550" : "451"), const_cast<char*>(enhanced.c_str()),
                     const_cast<char*>(text.c_str()));
-      return SMFIS_TEMPFAIL;
+      write_records(*conn, plan);
+      return reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
     }
     std::string failure;
     if (!apply(ctx, plan, failure)) {
@@ -263,6 +346,7 @@ sfsistat on_eom(SMFICTX* ctx) {
       log_error("%s; the MTA refused %s: tempfailing", plan.log_line.c_str(), failure.c_str());
       return SMFIS_TEMPFAIL;
     }
+    write_records(*conn, plan);
     log_info("%s", plan.log_line.c_str());
     return SMFIS_CONTINUE;
   });
@@ -289,9 +373,11 @@ smfiDesc milter_description() {
   desc.xxfi_name = const_cast<char*>("sluice-milter");
   desc.xxfi_version = SMFI_VERSION;
   // What we may ever use; each connection negotiates only what its
-  // configuration needs (CHGFROM only with verp = yes).
-  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM;
+  // configuration needs (CHGFROM only with verp = yes, QUARANTINE only when a
+// scanner may quarantine).
+  desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM | SMFIF_QUARANTINE;
   desc.xxfi_connect = on_connect;
+  desc.xxfi_helo = on_helo;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_envrcpt = on_envrcpt;
   desc.xxfi_header = on_header;

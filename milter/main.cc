@@ -28,14 +28,7 @@ using namespace sluice::milter;
 
 CommonOptions g_options;  // read-only after main() starts the threads
 
-LogOptions log_options_for(const Config& config) {
-  LogOptions log;
-  log.ident = "sluice-milter";
-  log.facility = config.log.facility;
-  log.level = g_options.verbose ? LogLevel::kDebug : config.log.level;
-  log.to_stderr = g_options.foreground;
-  return log;
-}
+LogOptions log_options_for(const Config& config) { return daemon_log_options("sluice-milter", config, g_options); }
 
 Result<SnapshotPtr> load_everything(const std::string& path) {
   auto config = load_config(path);

@@ -1,35 +1,37 @@
 #include "milter/snapshot.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "common/log.h"
+#include "common/small_file.h"
 #include "milter/dkim_signer.h"
+#include "milter/scan_decision.h"
 
 namespace sluice::milter {
-namespace {
-
-Result<std::string> read_small_file(const std::string& path, std::size_t cap) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return make_error(Errc::kConfig, path + ": cannot read: " + std::strerror(errno));
+void derive_header_lists(MilterSnapshot& snapshot) {
+  const Config& config = *snapshot.config;
+  snapshot.signed_headers = config.milter.signed_headers;
+  snapshot.scan_header_names.clear();
+  for (const ScannerSettings& scanner : config.scanners) {
+    for (std::string& name : scan_header_names(scanner)) {
+      if (std::find(snapshot.scan_header_names.begin(), snapshot.scan_header_names.end(), name) ==
+          snapshot.scan_header_names.end()) {
+        snapshot.scan_header_names.push_back(name);
+      }
+      if (std::find(snapshot.signed_headers.begin(), snapshot.signed_headers.end(), name) ==
+          snapshot.signed_headers.end()) {
+        snapshot.signed_headers.push_back(std::move(name));
+      }
+    }
   }
-  if (!S_ISREG(st.st_mode)) return make_error(Errc::kConfig, path + ": not a regular file");
-  if (static_cast<std::size_t>(st.st_size) > cap) {
-    return make_error(Errc::kConfig, path + ": larger than " + std::to_string(cap / 1024) + " KiB");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in && !in.eof()) return make_error(Errc::kConfig, path + ": cannot read");
-  return text.str();
 }
-
-}  // namespace
 
 Result<SnapshotPtr> load_snapshot(ConfigPtr config) {
   auto snapshot = std::make_shared<MilterSnapshot>();
@@ -101,6 +103,14 @@ Result<SnapshotPtr> load_snapshot(ConfigPtr config) {
     auto rules = parse_header_rules(*text, settings.header_rules);
     if (!rules) return rules.error();
     snapshot->rules = std::move(rules).value();
+  }
+  derive_header_lists(*snapshot);
+  snapshot->redis = std::make_shared<RedisPool>(config->redis.connection);
+  snapshot->authserv_id = settings.authserv_id;
+  if (snapshot->authserv_id.empty()) {
+    char host[256] = "";
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+    snapshot->authserv_id = host;
   }
   return SnapshotPtr(std::move(snapshot));
 }

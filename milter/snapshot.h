@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/redis_pool.h"
 #include "common/result.h"
 #include "milter/dkim_key.h"
 #include "milter/header_rules.h"
@@ -31,6 +32,15 @@ struct MilterSnapshot {
   bool has_tables = false;  // key_table and signing_table both configured
   std::map<std::string, LoadedKey, std::less<>> loaded;  // by key name
   std::optional<HeaderRules> rules;
+  // Headers signed when present: [milter] signed_headers plus the headers
+  // the scanners may add (their verdict must be covered by the signature).
+  std::vector<std::string> signed_headers;
+  // Lowercase names of the scanners' headers: removed from incoming mail.
+  std::vector<std::string> scan_header_names;
+  // Message records, counters, From ownership. Connects on first use.
+  std::shared_ptr<RedisPool> redis;
+  // Authentication-Results authserv-id: [milter] authserv_id or the host name.
+  std::string authserv_id;
 };
 using SnapshotPtr = std::shared_ptr<const MilterSnapshot>;
 
@@ -40,5 +50,9 @@ using SnapshotPtr = std::shared_ptr<const MilterSnapshot>;
 // file that is merely missing is recorded in LoadedKey::problem and handled
 // per message by on_missing_key.
 Result<SnapshotPtr> load_snapshot(ConfigPtr config);
+
+// Fills signed_headers and scan_header_names from snapshot.config (part of
+// load_snapshot; public for tests that build a snapshot by hand).
+void derive_header_lists(MilterSnapshot& snapshot);
 
 }  // namespace sluice::milter

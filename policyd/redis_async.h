@@ -33,7 +33,7 @@
 #include "common/policy_check.h"
 #include "common/redis_conn.h"
 #include "common/result.h"
-#include "policyd/event_loop.h"
+#include "common/event_loop.h"
 
 namespace sluice::policyd {
 

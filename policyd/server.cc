@@ -16,8 +16,10 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/stream_io.h"
 #include "common/lua_scripts.h"
 #include "policyd/checks.h"
+#include "policyd/spf_policy.h"
 
 namespace sluice::policyd {
 namespace {
@@ -28,87 +30,15 @@ constexpr auto kIdleSweepInterval = std::chrono::seconds{1};
 constexpr std::size_t kMaxPendingOutput = 64 * 1024;
 constexpr int kReadsPerEvent = 8;
 
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-Result<int> open_listener(const ListenAddress& address, unsigned unix_mode) {
-  if (address.kind == ListenAddress::Kind::kUnix) {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error(Errc::kIo, errno_text("socket"));
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, address.path.c_str(), address.path.size() + 1);
-    // A stale socket from a previous run would make bind fail; only remove
-    // a socket, never a regular file someone pointed us at by mistake.
-    struct stat st {};
-    if (lstat(address.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(address.path.c_str());
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0 || listen(fd, SOMAXCONN) != 0 ||
-        chmod(address.path.c_str(), unix_mode) != 0) {
-      const Error error = make_error(Errc::kIo, errno_text("listen on " + address.str()));
-      ::close(fd);
-      return error;
-    }
-    return fd;
-  }
-  const bool v6 = address.host.find(':') != std::string::npos;
-  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_error(Errc::kIo, errno_text("socket"));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  if (v6) {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&storage);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(static_cast<std::uint16_t>(address.port));
-    inet_pton(AF_INET6, address.host.c_str(), &sin6->sin6_addr);
-    length = sizeof *sin6;
-  } else {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&storage);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(static_cast<std::uint16_t>(address.port));
-    inet_pton(AF_INET, address.host.c_str(), &sin->sin_addr);
-    length = sizeof *sin;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 || listen(fd, SOMAXCONN) != 0) {
-    const Error error = make_error(Errc::kIo, errno_text("listen on " + address.str()));
-    ::close(fd);
-    return error;
-  }
-  return fd;
-}
-
 }  // namespace
 
 SnapshotPtr make_snapshot(ConfigPtr config) {
   PolicyCheck check(config->redis.key_prefix, config->quota_rules, config->policyd.suppression,
-                    config->policyd.suppression_scopes);
+                    config->policyd.suppression_scopes,
+                    SenderAuthorisation{config->policyd.sender_authorisation,
+                                        config->policyd.sender_authorisation_missing});
   return std::make_shared<const Snapshot>(Snapshot{std::move(config), std::move(check)});
 }
-
-class Server::Listener : public EventLoop::Handler {
- public:
-  Listener(Server& server, int fd, ListenAddress address) : server_(server), fd_(fd), address_(std::move(address)) {}
-  ~Listener() override { shut(); }
-  // Stops listening now; the object itself may still be named by an event
-  // of the current epoll batch, so it is freed only after the batch.
-  void shut() {
-    if (fd_ < 0) return;
-    server_.loop_.remove(fd_);
-    ::close(fd_);
-    fd_ = -1;
-    if (address_.kind == ListenAddress::Kind::kUnix) unlink(address_.path.c_str());
-  }
-  void on_io(std::uint32_t) override {
-    if (fd_ >= 0) server_.accept_from(*this);
-  }
-  int fd() const { return fd_; }
-  const ListenAddress& address() const { return address_; }
-
- private:
-  Server& server_;
-  int fd_;
-  ListenAddress address_;
-};
 
 class Server::Connection : public EventLoop::Handler {
  public:
@@ -187,14 +117,7 @@ class Server::Connection : public EventLoop::Handler {
   }
 
   void write_out() {
-    while (!out_.empty()) {
-      const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        out_.erase(0, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (flush_output(fd_, out_) == FlushResult::kFailed) {
       server_.close(*this, "write error");
       return;
     }
@@ -228,12 +151,28 @@ class Server::Connection : public EventLoop::Handler {
   PolicyRequest request_;
   Prepared prepared_;
   SnapshotPtr snapshot_;
+  bool spf_waiting_ = false;  // a job of server_.spf_ is out for this request
+  std::string spf_log_;       // "spf=" of this request's log line; empty: not checked
+
+  // The last SPF evaluation on this connection: Postfix asks at every RCPT
+  // of a message, over the same connection (one smtpd process), so a
+  // 100-recipient message costs one evaluation.
+  struct SpfMemo {
+    std::string instance;
+    SpfQuery query;
+    SpfOutcome outcome;
+    bool header_sent = false;  // its Received-SPF went out in a PREPEND
+  };
+  std::optional<SpfMemo> spf_memo_;
 };
 
 Server::Server(EventLoop& loop, SnapshotPtr snapshot)
     : loop_(loop),
       snapshot_(std::move(snapshot)),
-      redis_(loop, *this, snapshot_->config->redis.connection, {&policy_check_script()}) {}
+      redis_(loop, *this, snapshot_->config->redis.connection, {&policy_check_script()}),
+      spf_(loop, *this) {
+  spf_.configure(snapshot_->config->policyd);
+}
 
 Server::~Server() {
   connections_.clear();
@@ -242,17 +181,8 @@ Server::~Server() {
 }
 
 Status Server::open_listeners() {
-  for (const std::string& text : snapshot_->config->policyd.listen) {
-    auto address = parse_listen_address(text);
-    if (!address) return address.error();
-    auto fd = open_listener(*address, snapshot_->config->policyd.unix_socket_mode);
-    if (!fd) return fd.error();
-    auto listener = std::make_unique<Listener>(*this, *fd, *address);
-    if (Status added = loop_.add(*fd, EPOLLIN, listener.get()); !added) return added;
-    log_info("listening on %s", address->str().c_str());
-    listeners_.push_back(std::move(listener));
-  }
-  return {};
+  return open_stream_listeners(loop_, snapshot_->config->policyd.listen, snapshot_->config->policyd.unix_socket_mode,
+                               [this](Listener& listener) { accept_from(listener); }, listeners_);
 }
 
 void Server::reload(SnapshotPtr snapshot) {
@@ -271,6 +201,7 @@ void Server::reload(SnapshotPtr snapshot) {
   } else {
     redis_.set_options(new_config.redis.connection);
   }
+  spf_.configure(new_config.policyd);
   snapshot_ = std::move(snapshot);
   log_info("reload: configuration %s loaded (%zu quota rules); %zu connections kept",
            new_config.path.c_str(), new_config.quota_rules.size(), connections_.size());
@@ -282,8 +213,11 @@ void Server::accept_from(Listener& listener) {
     socklen_t length = sizeof peer;
     const int fd = accept4(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) log_warn("accept on %s: %s", listener.address().str().c_str(), std::strerror(errno));
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      log_warn("accept on %s: %s", listener.address().str().c_str(), std::strerror(errno));
+      // Out of descriptors or memory: unwatched until the next tick (a spin otherwise).
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) listener.pause();
       return;
     }
     if (draining_) {
@@ -296,14 +230,8 @@ void Server::accept_from(Listener& listener) {
       ::close(fd);
       continue;
     }
-    std::string peer_name = listener.address().str();
+    std::string peer_name = stream_peer_name(peer, listener.address());
     if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-      char host[INET6_ADDRSTRLEN] = "?";
-      const void* addr = peer.ss_family == AF_INET
-                             ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr)
-                             : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr);
-      inet_ntop(peer.ss_family, addr, host, sizeof host);
-      peer_name = host;
       const int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // one small reply per request
     }
@@ -321,15 +249,76 @@ void Server::start_request(Connection& connection, PolicyRequest request) {
   connection.update_interest();
   connection.snapshot_ = snapshot_;
   connection.request_ = std::move(request);
-  connection.prepared_ = prepare(connection.request_);
+  connection.spf_log_.clear();
+  const PolicydSettings& settings = connection.snapshot_->config->policyd;
+  connection.prepared_ = prepare(connection.request_, settings);
   if (!connection.prepared_.note.empty()) {
     log_warn("%s: %s", connection.request_.queue_id.empty() ? "NOQUEUE" : connection.request_.queue_id.c_str(),
              connection.prepared_.note.c_str());
   }
   if (connection.prepared_.immediate) {
-    answer(connection, *connection.prepared_.immediate, "not-checked");
+    answer(connection, *connection.prepared_.immediate, connection.prepared_.reason);
     return;
   }
+  const PolicyRequest& req = connection.request_;
+  if (!spf_applies(req, settings)) {
+    // END-OF-MESSAGE: the log names the result its RCPTs had.
+    if (connection.spf_memo_ && !req.instance.empty() && connection.spf_memo_->instance == req.instance) {
+      connection.spf_log_ = spf_result_name(connection.spf_memo_->outcome.result);
+    }
+    check_redis(connection);
+    return;
+  }
+  SpfQuery query = spf_query_for(req);
+  if (connection.spf_memo_ && !req.instance.empty() && connection.spf_memo_->instance == req.instance &&
+      connection.spf_memo_->query == query) {
+    after_spf(connection, &connection.spf_memo_->outcome);
+    return;
+  }
+  connection.spf_memo_.reset();
+  if (spf_.start(connection.id_, query, settings.spf_timeout)) {
+    connection.spf_waiting_ = true;
+    return;
+  }
+  // Not queued (queue full, no pool): temperror now, and not remembered:
+  // the next RCPT tries again.
+  const SpfOutcome busy = spf_temperror(query, "SPF service busy");
+  after_spf(connection, &busy);
+}
+
+void Server::on_spf_result(std::uint64_t waiter, const SpfOutcome& outcome, bool timed_out) {
+  const auto it = connections_.find(waiter);
+  if (it == connections_.end()) return;
+  Connection& connection = *it->second;
+  if (!connection.in_flight_ || !connection.spf_waiting_) return;
+  connection.spf_waiting_ = false;
+  const char* queue_id = connection.request_.queue_id.empty() ? "NOQUEUE" : connection.request_.queue_id.c_str();
+  if (timed_out) {
+    log_warn("%s: spf: no answer within %lld ms for client %s", queue_id,
+             static_cast<long long>(connection.snapshot_->config->policyd.spf_timeout.count()),
+             log_escape(connection.request_.client_address, 64).c_str());
+  } else if (log_enabled(LogLevel::kDebug)) {
+    log_debug("%s: spf: evaluated result=%s domain=%s client=%s (%s)", queue_id,
+              std::string(spf_result_name(outcome.result)).c_str(), log_escape(outcome.domain, 100).c_str(),
+              log_escape(connection.request_.client_address, 64).c_str(),
+              log_escape(outcome.explanation, 200).c_str());
+  }
+  connection.spf_memo_ = Connection::SpfMemo{connection.request_.instance, spf_query_for(connection.request_),
+                                             outcome, false};
+  after_spf(connection, &connection.spf_memo_->outcome);
+}
+
+void Server::after_spf(Connection& connection, const SpfOutcome* outcome) {
+  connection.spf_log_ = spf_result_name(outcome->result);
+  const PolicydSettings& settings = connection.snapshot_->config->policyd;
+  if (auto refused = spf_verdict(*outcome, spf_query_for(connection.request_), settings.spf_actions)) {
+    answer(connection, *refused, "spf-" + connection.spf_log_);
+    return;
+  }
+  check_redis(connection);
+}
+
+void Server::check_redis(Connection& connection) {
   std::optional<RedisCall> call = connection.snapshot_->check.build(connection.prepared_.facts);
   if (!call) {
     answer(connection, verdict_dunno(), "no-rule");
@@ -360,21 +349,29 @@ void Server::on_redis_reply(std::uint64_t token, Result<const redisReply*> reply
     answer(connection, verdict_tempfail_internal(), "internal-error");
     return;
   }
-  const char* reason = "allowed";
-  if (outcome->kind == PolicyOutcome::Kind::kSuppressed) reason = "suppressed";
-  if (outcome->kind == PolicyOutcome::Kind::kOverQuota) reason = "over-quota";
-  answer(connection, verdict_for(*outcome), outcome->replayed ? "replayed" : reason);
+  answer(connection, verdict_for(*outcome, connection.prepared_.facts),
+         outcome->replayed ? "replayed" : outcome_reason(*outcome));
 }
 
-void Server::answer(Connection& connection, const Verdict& verdict, std::string_view reason) {
+void Server::answer(Connection& connection, const Verdict& given, std::string_view reason) {
+  Verdict verdict = given;
+  // An admission of a message whose SPF was checked carries Received-SPF,
+  // once per message (PREPEND works at RCPT, not at END-OF-MESSAGE).
+  auto& memo = connection.spf_memo_;
+  if (verdict.kind == Verdict::Kind::kDunno && !connection.spf_log_.empty() && memo && !memo->header_sent &&
+      connection.request_.protocol_state == ProtocolState::kRcpt && connection.snapshot_ &&
+      connection.snapshot_->config->policyd.spf_received_header && memo->instance == connection.request_.instance) {
+    verdict = verdict_prepend(received_spf_header(memo->outcome, memo->query));
+    memo->header_sent = true;
+  }
   // Decisions that change what Postfix does are logged at info; the (many)
-  // DUNNOs only at debug, so a busy relay's log stays readable.
-  const LogLevel level = verdict.kind == Verdict::Kind::kDunno && reason != "redis-unavailable" &&
-                                 reason != "redis-error"
-                             ? LogLevel::kDebug
-                             : LogLevel::kInfo;
+  // DUNNOs (and PREPENDs, which admit too) only at debug, so a busy relay's
+  // log stays readable.
+  const bool admits = verdict.kind == Verdict::Kind::kDunno || verdict.kind == Verdict::Kind::kPrepend;
+  const LogLevel level =
+      admits && reason != "redis-unavailable" && reason != "redis-error" ? LogLevel::kDebug : LogLevel::kInfo;
   if (log_enabled(level)) {
-    const std::string line = decision_log_line(connection.request_, verdict, reason);
+    const std::string line = decision_log_line(connection.request_, verdict, reason, connection.spf_log_);
     if (level == LogLevel::kDebug) log_debug("%s", line.c_str());
     else log_info("%s", line.c_str());
   }
@@ -396,6 +393,7 @@ void Server::answer(Connection& connection, const Verdict& verdict, std::string_
 void Server::close(Connection& connection, const char* why) {
   if (connection.closed_) return;
   connection.closed_ = true;
+  if (connection.spf_waiting_) spf_.cancel(connection.id_);
   if (why != nullptr) log_info("policy client %s: %s; closing", connection.peer_.c_str(), why);
   loop_.remove(connection.fd_);
   const auto it = connections_.find(connection.id_);
@@ -408,11 +406,7 @@ void Server::close(Connection& connection, const char* why) {
 void Server::drain(std::chrono::milliseconds grace) {
   draining_ = true;
   drain_deadline_ = Clock::now() + grace;
-  for (auto& listener : listeners_) {
-    listener->shut();
-    retired_listeners_.push_back(std::move(listener));
-  }
-  listeners_.clear();
+  retire_listeners(listeners_, retired_listeners_);
   // Close only connections with nothing to answer: no request in flight,
   // none buffered or waiting in the socket, no answer still being written.
   // The others are closed once their answer has been written.
@@ -433,8 +427,10 @@ bool Server::drained() const {
 }
 
 void Server::tick() {
+  for (auto& listener : listeners_) listener->resume();
   const auto now = Clock::now();
   redis_.tick(now);
+  spf_.tick(now);
   if (now < next_idle_sweep_) return;
   next_idle_sweep_ = now + kIdleSweepInterval;
   const auto idle_limit = snapshot_->config->policyd.idle_timeout;

@@ -1,6 +1,11 @@
 // sluice-policyd's network side: listeners (TCP and unix), one Connection
-// per Postfix smtpd process, and the hand-off of each request to Redis. No
-// policy lives here: checks.cc decides, this file moves bytes.
+// per Postfix smtpd process, and the hand-off of each request to SPF (a
+// worker pool, spf_service.h) and Redis. No policy lives here: checks.cc
+// and spf_policy.cc decide, this file moves bytes.
+//
+// One request: prepare() (local answers: other states, the relay guard) ->
+// SPF when spf_applies() (first RCPT of a message; later RCPTs reuse the
+// connection's memo) -> when SPF's action is accept, the Redis check.
 //
 // Guarantees:
 // - Single-threaded, non-blocking: a slow Redis or a slow client stalls
@@ -25,9 +30,11 @@
 #include "common/config.h"
 #include "common/listen_address.h"
 #include "common/policy_check.h"
-#include "policyd/event_loop.h"
+#include "common/event_loop.h"
+#include "common/stream_listener.h"
 #include "policyd/policy_reader.h"
 #include "policyd/redis_async.h"
+#include "policyd/spf_service.h"
 #include "policyd/verdict.h"
 
 namespace sluice::policyd {
@@ -41,7 +48,7 @@ struct Snapshot {
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 SnapshotPtr make_snapshot(ConfigPtr config);
 
-class Server : public ReplySink {
+class Server : public ReplySink, public SpfSink {
  public:
   Server(EventLoop& loop, SnapshotPtr snapshot);
   ~Server() override;
@@ -58,23 +65,27 @@ class Server : public ReplySink {
   void after_batch();  // flushes Redis writes, frees closed connections
 
   void on_redis_reply(std::uint64_t token, Result<const redisReply*> reply) override;
+  void on_spf_result(std::uint64_t waiter, const SpfOutcome& outcome, bool timed_out) override;
 
   std::size_t connection_count() const { return connections_.size(); }
 
  private:
-  class Listener;
+  using Listener = StreamListener;
   class Connection;
-  friend class Listener;
   friend class Connection;
 
   void accept_from(Listener& listener);
   void start_request(Connection& connection, PolicyRequest request);
+  // After SPF (or without it): its verdict, or on to Redis.
+  void after_spf(Connection& connection, const SpfOutcome* outcome);
+  void check_redis(Connection& connection);
   void answer(Connection& connection, const Verdict& verdict, std::string_view reason);
   void close(Connection& connection, const char* why);
 
   EventLoop& loop_;
   SnapshotPtr snapshot_;
   AsyncRedis redis_;
+  SpfService spf_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> closed_;  // freed after the batch

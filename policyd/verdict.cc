@@ -12,6 +12,9 @@ namespace {
 constexpr std::string_view kDefaultTempText = "Service temporarily unavailable";
 constexpr std::string_view kDefaultRejectText = "Rejected by policy";
 constexpr std::string_view kDefaultWarnText = "policy warning";
+// A PREPEND whose header sanitised to nothing would make Postfix log a
+// "bad header" warning; a harmless header instead.
+constexpr std::string_view kDefaultPrependText = "X-Sluice-Policy: empty";
 
 Verdict make(Verdict::Kind kind, int code, std::string_view enhanced, std::string_view text) {
   Verdict v;
@@ -91,6 +94,7 @@ Verdict verdict_defer_if_reject(std::string_view enhanced_code, std::string_view
   return make(Verdict::Kind::kDeferIfReject, 0, enhanced_code, text);
 }
 Verdict verdict_warn(std::string_view text) { return make(Verdict::Kind::kWarn, 0, {}, text); }
+Verdict verdict_prepend(std::string_view header_line) { return make(Verdict::Kind::kPrepend, 0, {}, header_line); }
 Verdict verdict_tempfail_internal() {
   return verdict_defer_if_permit("4.3.0", kDefaultTempText);
 }
@@ -130,6 +134,10 @@ void append_verdict(const Verdict& v, std::string& out) {
       out += "WARN";
       fallback_text = kDefaultWarnText;
       break;
+    case Verdict::Kind::kPrepend:
+      out += "PREPEND";
+      fallback_text = kDefaultPrependText;
+      break;
   }
   out += ' ';
   const std::size_t used = out.size() - start;
@@ -153,6 +161,7 @@ std::string_view verdict_kind_name(Verdict::Kind kind) {
     case Verdict::Kind::kDeferIfPermit: return "defer_if_permit";
     case Verdict::Kind::kDeferIfReject: return "defer_if_reject";
     case Verdict::Kind::kWarn: return "warn";
+    case Verdict::Kind::kPrepend: return "prepend";
   }
   return "unknown";
 }

@@ -31,12 +31,13 @@ struct Verdict {
     kDeferIfPermit,  // "DEFER_IF_PERMIT x.y.z text": 4xx unless a later restriction rejects
     kDeferIfReject,  // "DEFER_IF_REJECT x.y.z text": 4xx if a later restriction rejects
     kWarn,           // "WARN text": Postfix logs the text and carries on
+    kPrepend,        // "PREPEND Name: value": adds a header, the next restriction decides
   };
 
   Kind kind = Kind::kDunno;
   int smtp_code = 0;          // kDefer: 400-499 (else 450); kReject: 500-599 (else 550)
   std::string enhanced_code;  // "4.7.1"; for the four failure kinds (else a default)
-  std::string text;           // human text, raw: sanitised when rendered
+  std::string text;           // human text (kPrepend: the header line), raw: sanitised when rendered
 
   friend bool operator==(const Verdict&, const Verdict&) = default;
 };
@@ -50,6 +51,9 @@ Verdict verdict_reject(std::string_view enhanced_code, std::string_view text, in
 Verdict verdict_defer_if_permit(std::string_view enhanced_code, std::string_view text);
 Verdict verdict_defer_if_reject(std::string_view enhanced_code, std::string_view text);
 Verdict verdict_warn(std::string_view text);
+// "action=PREPEND Name: value": Postfix adds the header to the message
+// (access(5); at RCPT, not at END-OF-MESSAGE) and goes on as for DUNNO.
+Verdict verdict_prepend(std::string_view header_line);
 // What we answer when we cannot decide (Redis down, a bug survived):
 // "DEFER_IF_PERMIT 4.3.0 Service temporarily unavailable", Postfix's own
 // convention for a failed lookup; never OK, never 5xx.
@@ -62,7 +66,7 @@ std::string render_verdict(const Verdict& verdict);
 void append_verdict(const Verdict& verdict, std::string& out);
 
 // Short name for logs: "dunno", "ok", "defer", "reject", "defer_if_permit",
-// "defer_if_reject", "warn".
+// "defer_if_reject", "warn", "prepend".
 std::string_view verdict_kind_name(Verdict::Kind kind);
 
 }  // namespace sluice::policyd

@@ -22,6 +22,13 @@ from harness import PostfixInstance, RedisServer, Sink, cleanup, swaks  # noqa: 
 from harness.dkim_keys import verify_dkimpy  # noqa: E402
 from harness.milter import MilterDaemon  # noqa: E402
 from harness.policyd import PolicyDaemon  # noqa: E402
+from harness.bounce import BounceSetup, wait_until  # noqa: E402
+from harness.scanners import SpamdDaemon  # noqa: E402
+
+# GTUBE: the test string every SpamAssassin install scores as spam.
+kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+# The destination refuses this mailbox: its bounce closes the feedback loop.
+kGone = "gone@example.net"
 
 kQuota = """[quota per-account]
 key = sasl_username
@@ -50,10 +57,16 @@ def run_ctl(builddir, *args):
     return got.returncode
 
 
-def send(postfix, to, subject):
+def send(postfix, to, subject, body="This message went through a real Postfix and sluice-policyd.\n"):
     return swaks.send(postfix, sender="alice@example.test", to=to, auth=("alice", "alice-pw"),
-                      extra_args=["--header", f"Subject: {subject}"],
-                      body="This message went through a real Postfix and sluice-policyd.\n")
+                      extra_args=["--header", f"Subject: {subject}"], body=body)
+
+
+def milter_config(redis, spamd):
+    """[milter] extras: spamd refuses spam; records go to the demo's Redis."""
+    return (f"verp = yes\nverp_domain = verp.test\n\n[redis]\nport = {redis.port}\n\n"
+            f"[scanner spamd]\ntype = spamd\naddress = {spamd.address}\ntimeout = 15s\n"
+            f"on_spam = reject\non_failure = tempfail\n")
 
 
 class DemoKey:
@@ -82,12 +95,34 @@ def make_keys(builddir):
     return keys
 
 
-def demo(builddir, redis, sink, policyd, milter, postfix, keep):
+def feedback_loop(builddir, conf, sink, bounce, postfix):
+    """A hard bounce comes back to the VERP address, sluice-bounce
+    suppresses the recipient, and the next message to it is refused."""
+    step(f"alice writes to {kGone}: the destination answers 550 5.1.1, Postfix bounces it to the VERP "
+         "address, pipe(8) hands the bounce to sluice-bounce")
+    run_ctl(builddir, "-c", conf, "quota", "reset", "sasl_username=alice@example.test")
+    first = send(postfix, kGone, "Your invoice")
+    show(server_replies(first, 2))
+    wait_until(lambda: "sluice-bounce exit" in bounce.log(), 60, "sluice-bounce to run")
+    show([line for line in bounce.log().splitlines() if "kind=" in line][-1:])
+    step(f"sluicectl suppress show {kGone} --scope sasl_username=alice@example.test")
+    run_ctl(builddir, "-c", conf, "suppress", "show", kGone, "--scope", "sasl_username=alice@example.test")
+    step(f"alice writes to {kGone} again: sluice-policyd refuses it at RCPT, nothing leaves")
+    again = send(postfix, kGone, "Your invoice (reminder)")
+    show(server_replies(again, 3))
+    if " 550 5.7.1" not in again.transcript:
+        print("the suppressed recipient was not refused:\n" + again.transcript)
+        return 1
+    return 0
+
+
+def demo(builddir, redis, sink, policyd, milter, postfix, keep, bounce):
     conf = policyd.config_path
     show([f"redis-server    127.0.0.1:{redis.port}   (no persistence, data in {redis.dir})",
           f"sink            127.0.0.1:{sink.port}   (stores each message in {sink.mail_dir})",
           f"sluice-policyd  127.0.0.1:{policyd.port}   (config {conf}, log {policyd.log_path})",
           f"sluice-milter   127.0.0.1:{milter.port}   (config {milter.config_path}, log {milter.log_path})",
+          "spamd           (SpamAssassin, called by sluice-milter for every outbound message)",
           f"postfix         127.0.0.1:{postfix.port}   (config {postfix.etc}, log {postfix.log_path})"])
     step(f"sluicectl -c {conf} -n   (check the configuration)")
     if run_ctl(builddir, "-c", conf, "-n") != 0:
@@ -132,6 +167,20 @@ def demo(builddir, redis, sink, policyd, milter, postfix, keep):
     got = sink.wait_for(3, 15)[-1]
     show([f"the sink got one copy for: {', '.join(got.rcpt_tos)}"])
 
+    step("alice sends the GTUBE test spam: spamd scores it, sluice-milter refuses it at end of DATA")
+    run_ctl(builddir, "-c", conf, "quota", "reset", "sasl_username=alice@example.test")
+    spam = send(postfix, "bob@example.net", "Totally legitimate offer", body=f"Buy now!\n{kGtube}\n")
+    show(server_replies(spam, 2))
+    show([line for line in milter.log().splitlines() if "scan=" in line][-1:])
+    if " 550 5.7.1" not in spam.transcript:
+        print("the GTUBE message was not refused:\n" + spam.transcript)
+        return 1
+    step("sluicectl scan stats   (scanner verdicts per account, worst first)")
+    run_ctl(builddir, "-c", conf, "scan", "stats")
+
+    if feedback_loop(builddir, conf, sink, bounce, postfix) != 0:
+        return 1
+
     step("sluice-policyd's log: one line per decision")
     show([line for line in policyd.log().splitlines() if "decision=" in line and "dunno" not in line][-3:])
     step("Postfix's log for the refusals")
@@ -161,20 +210,31 @@ def main():
         keys = make_keys(builddir)
         if keys is None:
             return 1
-        step("starting a private redis-server, an SMTP sink, sluice-policyd, sluice-milter and a private Postfix "
-             "on 127.0.0.1")
-        with RedisServer() as redis, Sink() as sink, PolicyDaemon(redis, config=kQuota) as policyd, \
+        step("starting a private redis-server, an SMTP sink, sluice-policyd, spamd, sluice-milter and a private "
+             "Postfix on 127.0.0.1")
+        gone = f"550 5.1.1 <{kGone}>: Recipient address rejected: User unknown in virtual mailbox table"
+        with RedisServer() as redis, Sink(rcpt={kGone: gone}) as sink, \
+                PolicyDaemon(redis, config=kQuota) as policyd, \
+                SpamdDaemon() as spamd, \
                 MilterDaemon(keys=keys, signing=[("*@example.test", k) for k in keys],
-                             rules="remove X-Mailer\nremove User-Agent\n") as milter:
+                             rules="remove X-Mailer\nremove User-Agent\n",
+                             milter_keys=milter_config(redis, spamd)) as milter:
             policy = f"check_policy_service inet:127.0.0.1:{policyd.port}"
+            bounce = BounceSetup(redis)
             with PostfixInstance(relay=sink, sasl_users={"alice": "alice-pw"},
+                                 master_cf=bounce.master_cf(),
                                  main_cf={"mynetworks": "",
+                                          # contrib/postfix/bounce.main.cf: bounces to the VERP
+                                          # domain go to sluice-bounce.
+                                          "transport_maps": "inline:{ verp.test=sluicebounce: }",
+                                          "sluicebounce_destination_recipient_limit": "1",
+                                          "relay_domains": "verp.test",
                                           "smtpd_recipient_restrictions": [policy],
                                           "smtpd_end_of_data_restrictions": [policy],
                                           "smtpd_policy_service_timeout": "5s",
                                           "smtpd_milters": milter.socket_spec,
                                           "milter_default_action": "tempfail"}) as postfix:
-                if demo(builddir, redis, sink, policyd, milter, postfix, keep) != 0:
+                if demo(builddir, redis, sink, policyd, milter, postfix, keep, bounce) != 0:
                     return 1
         return 0
     except KeyboardInterrupt:

@@ -31,12 +31,12 @@ def sluice_binary(name):
     """Path of a built Sluice program, e.g. sluice_binary("sluice-milter").
 
     Looks in $SLUICE_BUILDDIR (default: the source tree) under milter/,
-    policyd/, ctl/ and the top level; raises DaemonError if not built.
+    policyd/, ctl/, bounce/, unsubscribe/ and the top level; raises DaemonError if not built.
     """
     here = os.path.dirname(os.path.abspath(__file__))
     builddir = os.environ.get("SLUICE_BUILDDIR") or os.path.normpath(
         os.path.join(here, "..", "..", ".."))
-    for sub in ("milter", "policyd", "ctl", ""):
+    for sub in ("milter", "policyd", "ctl", "bounce", "unsubscribe", ""):
         path = os.path.join(builddir, sub, name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path

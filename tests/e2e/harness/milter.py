@@ -15,7 +15,8 @@ class MilterDaemon(Daemon):
     rules text or None."""
 
     def __init__(self, keys=(), signing=(), milter_keys="", rules=None, unix_socket=False,
-                 name="milter", **kw):
+                 name="milter", redis=None, **kw):
+        self.redis = redis
         self.keys = list(keys)
         self.signing = list(signing)
         self.milter_keys = milter_keys
@@ -54,7 +55,13 @@ class MilterDaemon(Daemon):
             for pattern, key in self.signing:
                 f.write(f"{pattern} {self.key_name(key)}\n")
         socket = f"unix:{self.path('milter.sock')}" if self.unix_socket else f"inet:{self.port}@127.0.0.1"
-        lines = ["[log]", "level = debug", "", "[milter]", f"socket = {socket}"]
+        lines = []
+        if "[redis]" not in self.milter_keys:
+            # Message records go to the test's Redis, or to a port nobody
+            # listens on: never to a Redis that happens to run on 6379.
+            port = self.redis.port if self.redis is not None else 1
+            lines += ["[redis]", f"port = {port}", "connect_timeout = 200ms", ""]
+        lines += ["[log]", "level = debug", "", "[milter]", f"socket = {socket}"]
         if self.keys:
             lines += [f"key_table = {self.path('key.table')}",
                       f"signing_table = refile:{self.path('signing.table')}"]

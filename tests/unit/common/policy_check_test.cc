@@ -74,6 +74,7 @@ PolicyFacts eom_facts(std::string instance = "", std::uint64_t size = 100) {
   f.client_address = "192.0.2.1";
   f.sasl_username = "alice";
   f.sender = "alice@example.com";
+  f.sender_key = "alice@example.com";
   f.sender_domain = "example.com";
   f.size = size;
   return f;
@@ -144,14 +145,14 @@ TEST(PolicyCheck, BuildPutsKeyStringLastAndRecordsPerInstance) {
   std::optional<RedisCall> call = check.build(f);
   ASSERT_TRUE(call.has_value());
   EXPECT_EQ(call->script, &policy_check_script());
-  EXPECT_THAT(call->keys, ::testing::ElementsAre("sluice:v1:idem:4F2A.1a2b3c.0:2001:db8::1",
+  EXPECT_THAT(call->keys, ::testing::ElementsAre("sluice:v1:idem:4F2A.1a2b3c.0:2001:db8::1", "sluice:v1:pause:alice",
                                                  "sluice:v1:qo:sender_domain=example.com,client_address=2001:db8::1"));
   EXPECT_THAT(call->args, ::testing::Contains("sluice:v1:q:dom-ip:messages:86400:"));
   EXPECT_THAT(call->args, ::testing::Contains("sender_domain=example.com,client_address=2001:db8::1"));
   const std::vector<std::string> sha = evalsha_command(*call);
   EXPECT_EQ(sha[0], "EVALSHA");
   EXPECT_EQ(sha[1], policy_check_script().sha1());
-  EXPECT_EQ(sha[2], "2");
+  EXPECT_EQ(sha[2], "3");
   EXPECT_EQ(eval_command(*call)[1], policy_check_script().source());
 }
 
@@ -184,6 +185,11 @@ TEST(PolicyCheck, ParserRejectsMalformedReplies) {
       {a(s("over"), n(0), s("r"), s("messages"), n(60), n(-1), n(5), n(1000), s("defer")), "over, negative limit"},
       {a(s("over"), n(0), s("r"), s("messages"), n(60), n(5), n(5), n(1000), s("bounce")), "over, unknown action"},
       {a(s("over"), n(0), s("r"), s("messages"), s("60"), n(5), n(5), n(1000), s("defer")), "over, window a string"},
+      {a(s("unauthorised"), n(0)), "unauthorised without its reason"},
+      {a(s("unauthorised"), n(0), s("maybe")), "unauthorised, unknown reason"},
+      {a(s("unauthorised"), n(0), s("no-set"), n(1)), "unauthorised with an extra element"},
+      {a(s("paused"), n(0)), "paused without its reason"},
+      {a(s("paused"), n(0), n(5)), "paused, reason an integer"},
   };
   for (const Case& c : cases) {
     Result<PolicyOutcome> r = check.parse(facts, c.reply->reply);
@@ -217,6 +223,46 @@ TEST(PolicyCheck, ParserReadsEachDocumentedShape) {
   EXPECT_EQ(over->used, 4u);
   EXPECT_EQ(over->reset_at_ms, 1000);
   EXPECT_EQ(over->action, QuotaAction::kReject);
+
+  Result<PolicyOutcome> unlisted = check.parse(facts, a(s("unauthorised"), n(0), s("not-listed"))->reply);
+  ASSERT_TRUE(unlisted.ok()) << describe(unlisted);
+  EXPECT_EQ(unlisted->kind, Kind::kSenderNotAuthorised);
+  EXPECT_FALSE(unlisted->sender_set_missing);
+  Result<PolicyOutcome> no_set = check.parse(facts, a(s("unauthorised"), n(0), s("no-set"))->reply);
+  ASSERT_TRUE(no_set.ok()) << describe(no_set);
+  EXPECT_TRUE(no_set->sender_set_missing);
+
+  // A pause reason is cut to kMaxPauseReason, whatever the key holds.
+  Result<PolicyOutcome> paused = check.parse(facts, a(s("paused"), n(0), s(std::string(300, 'r')))->reply);
+  ASSERT_TRUE(paused.ok()) << describe(paused);
+  EXPECT_EQ(paused->kind, Kind::kPaused);
+  EXPECT_EQ(paused->pause_reason, std::string(kMaxPauseReason, 'r'));
+}
+
+TEST(PolicyCheck, AccountKeysAndSenderMembers) {
+  EXPECT_EQ(senders_key("sluice:v1:", "alice@example.test"), "sluice:v1:senders:alice@example.test");
+  EXPECT_EQ(senders_key("p:", "odd:login%"), "p:senders:odd%3Alogin%25");
+  EXPECT_EQ(pause_key("sluice:v1:", "alice"), "sluice:v1:pause:alice");
+  EXPECT_THAT(sender_set_members("bob@example.com", "Example.COM"),
+              ::testing::ElementsAre("bob@example.com", "@example.com"));
+  EXPECT_THAT(sender_set_members("", ""), ::testing::ElementsAre("<>"));
+}
+
+// Sender authorisation is asked only at RCPT and only of authenticated
+// clients; the pause at RCPT and END-OF-MESSAGE.
+TEST(PolicyCheck, AccountChecksOnlyForAuthenticatedRequests) {
+  const PolicyCheck check(std::string(kPrefix), {}, false, {}, SenderAuthorisation{true, MissingSenderSetAction::kReject});
+  PolicyFacts rcpt = rcpt_facts("bob@example.net");
+  rcpt.sender_key = "alice@example.com";
+  std::optional<RedisCall> call = check.build(rcpt);
+  ASSERT_TRUE(call.has_value());
+  EXPECT_THAT(call->keys, ::testing::ElementsAre("sluice:v1:pause:alice", "sluice:v1:senders:alice"));
+  EXPECT_THAT(call->args, ::testing::Contains("@example.com"));
+  std::optional<RedisCall> eom = check.build(eom_facts());
+  ASSERT_TRUE(eom.has_value());
+  EXPECT_THAT(eom->keys, ::testing::ElementsAre("sluice:v1:pause:alice"));
+  rcpt.sasl_username.clear();
+  EXPECT_FALSE(check.build(rcpt).has_value()) << "unauthenticated: no account to check";
 }
 
 // ---- against a real Redis ---------------------------------------------------
@@ -303,9 +349,159 @@ TEST_F(PolicyCheckRedis, SuppressionFoundPerScope) {
   Result<PolicyOutcome> r = run(global_only, rcpt_facts("a@example.net"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kind, Kind::kAllow) << describe(r);
-  // With suppression off, not even the global list.
+  // With suppression off, not even the global list: only the account's pause.
   const PolicyCheck off(std::string(kPrefix), {}, false, kAllScopes);
-  EXPECT_FALSE(off.build(rcpt_facts("g@example.net")).has_value());
+  std::optional<RedisCall> call = off.build(rcpt_facts("g@example.net"));
+  ASSERT_TRUE(call.has_value());
+  EXPECT_THAT(call->keys, ::testing::ElementsAre("sluice:v1:pause:alice"));
+}
+
+// ---- sender authorisation and the account pause ----
+
+PolicyFacts sending_as(std::string sender_key, std::string domain, std::string rcpt = "bob@example.net",
+                       std::string instance = "") {
+  PolicyFacts f = rcpt_facts(std::move(rcpt), std::move(instance));
+  f.sender = sender_key;
+  f.sender_key = std::move(sender_key);
+  f.sender_domain = std::move(domain);
+  return f;
+}
+
+TEST_F(PolicyCheckRedis, SenderMustBeInTheLoginsSet) {
+  ASSERT_TRUE(conn_->command({"SADD", "sluice:v1:senders:alice", "alice@example.com", "@alice.test"}).ok());
+  const PolicyCheck check(std::string(kPrefix), {}, true, kAllScopes, SenderAuthorisation{true, MissingSenderSetAction::kReject});
+  // Each row: sender lookup key, its domain, want kind, why.
+  const struct {
+    const char* key;
+    const char* domain;
+    Kind kind;
+    const char* why;
+  } cases[] = {
+      {"alice@example.com", "example.com", Kind::kAllow, "the address itself is a member"},
+      {"anyone@alice.test", "alice.test", Kind::kAllow, "@alice.test admits every address there"},
+      {"bob@example.com", "example.com", Kind::kSenderNotAuthorised, "same domain, another address"},
+      {"bob@other.test", "other.test", Kind::kSenderNotAuthorised, "another domain"},
+      {"x@sub.alice.test", "sub.alice.test", Kind::kSenderNotAuthorised, "@domain is that domain only"},
+      {"", "", Kind::kSenderNotAuthorised, "the null sender needs \"<>\" in the set"},
+  };
+  for (const auto& c : cases) {
+    Result<PolicyOutcome> r = run(check, sending_as(c.key, c.domain));
+    ASSERT_TRUE(r.ok()) << c.why << ": " << r.error().message();
+    EXPECT_EQ(r->kind, c.kind) << c.why << ": got " << describe(r);
+    EXPECT_FALSE(r->sender_set_missing) << c.why;
+  }
+  ASSERT_TRUE(conn_->command({"SADD", "sluice:v1:senders:alice", "<>"}).ok());
+  EXPECT_EQ(run(check, sending_as("", ""))->kind, Kind::kAllow) << "<> in the set admits the null sender";
+  // Another login's set says nothing about alice's.
+  PolicyFacts bob = sending_as("anyone@alice.test", "alice.test");
+  bob.sasl_username = "bob";
+  Result<PolicyOutcome> r = run(check, bob);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, Kind::kSenderNotAuthorised) << describe(r);
+  EXPECT_TRUE(r->sender_set_missing) << "bob has no set at all";
+  // END-OF-MESSAGE does not ask again (the sender cannot change after RCPT).
+  PolicyFacts eom = eom_facts();
+  eom.sender_key = eom.sender = "bob@other.test";
+  eom.sender_domain = "other.test";
+  EXPECT_EQ(run(check, eom)->kind, Kind::kAllow);
+  // Off: anything goes.
+  const PolicyCheck off(std::string(kPrefix), {}, true, kAllScopes);
+  EXPECT_EQ(run(off, sending_as("bob@other.test", "other.test"))->kind, Kind::kAllow);
+}
+
+TEST_F(PolicyCheckRedis, LoginWithoutASetIsRefusedUnlessMissingAccept) {
+  const PolicyFacts facts = sending_as("alice@example.com", "example.com");
+  const PolicyCheck strict(std::string(kPrefix), {}, false, {}, SenderAuthorisation{true, MissingSenderSetAction::kReject});
+  Result<PolicyOutcome> r = run(strict, facts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, Kind::kSenderNotAuthorised) << describe(r);
+  EXPECT_TRUE(r->sender_set_missing);
+  const PolicyCheck lenient(std::string(kPrefix), {}, false, {}, SenderAuthorisation{true, MissingSenderSetAction::kAccept});
+  EXPECT_EQ(run(lenient, facts)->kind, Kind::kAllow);
+  // A set, even one without this sender, is authoritative under accept too.
+  ASSERT_TRUE(conn_->command({"SADD", "sluice:v1:senders:alice", "@elsewhere.test"}).ok());
+  EXPECT_EQ(run(lenient, facts)->kind, Kind::kSenderNotAuthorised);
+}
+
+// Sender authorisation comes before suppression and quotas, and a refusal
+// charges nothing.
+TEST_F(PolicyCheckRedis, UnauthorisedSenderIsRefusedFirstAndChargesNothing) {
+  suppress(SuppressionScope::kGlobal, "", "gone@example.net", "complaint");
+  const std::vector<QuotaRule> rules = {
+      rule("rcpts", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kRecipients, 10, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes, SenderAuthorisation{true, MissingSenderSetAction::kReject});
+  ASSERT_TRUE(conn_->command({"SADD", "sluice:v1:senders:alice", "@alice.test"}).ok());
+  Result<PolicyOutcome> r = run(check, sending_as("bob@other.test", "other.test", "gone@example.net", "I.1"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, Kind::kSenderNotAuthorised) << "before the suppression: got " << describe(r);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(run(check, sending_as("bob@other.test", "other.test", "r" + std::to_string(i) + "@example.net"))->kind,
+              Kind::kSenderNotAuthorised);
+  }
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 0u);
+  EXPECT_EQ(run(check, sending_as("a@alice.test", "alice.test", "ok@example.net"))->kind, Kind::kAllow);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 1u);
+}
+
+TEST_F(PolicyCheckRedis, PausedAccountIsDeferredAtRcptAndEomWithoutCharge) {
+  const std::vector<QuotaRule> rules = {
+      rule("per-user", {QuotaKeyField::kSaslUsername},
+           {lim(QuotaMetric::kRecipients, 10, 3600s), lim(QuotaMetric::kMessages, 10, 3600s)})};
+  suppress(SuppressionScope::kGlobal, "", "gone@example.net", "complaint");
+  const PolicyCheck check(std::string(kPrefix), rules, true, kAllScopes);
+  ASSERT_TRUE(conn_->command({"SET", "sluice:v1:pause:alice", "hard bounces 12% in 1h"}).ok());
+  // Each row: facts, why.
+  const struct {
+    PolicyFacts facts;
+    const char* why;
+  } cases[] = {
+      {rcpt_facts("x@example.net"), "RCPT"},
+      {rcpt_facts("gone@example.net"), "RCPT of a suppressed recipient: the pause comes first"},
+      {eom_facts(), "END-OF-MESSAGE"},
+  };
+  for (const auto& c : cases) {
+    Result<PolicyOutcome> r = run(check, c.facts);
+    ASSERT_TRUE(r.ok()) << c.why << ": " << r.error().message();
+    EXPECT_EQ(r->kind, Kind::kPaused) << c.why << ": got " << describe(r);
+    EXPECT_EQ(r->pause_reason, "hard bounces 12% in 1h") << c.why;
+  }
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 0u);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kMessages), 0u);
+  // Other accounts and unauthenticated clients are not affected.
+  PolicyFacts bob = rcpt_facts("x@example.net");
+  bob.sasl_username = "bob";
+  EXPECT_EQ(run(check, bob)->kind, Kind::kAllow);
+  // Resumed (sluicectl reputation resume deletes the key): mail flows again.
+  ASSERT_TRUE(conn_->command({"DEL", "sluice:v1:pause:alice"}).ok());
+  EXPECT_EQ(run(check, rcpt_facts("x@example.net"))->kind, Kind::kAllow);
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 1u);
+}
+
+// An unauthorised sender is refused (permanent) rather than deferred when
+// the account is paused too.
+TEST_F(PolicyCheckRedis, SenderRefusalBeatsThePause) {
+  ASSERT_TRUE(conn_->command({"SET", "sluice:v1:pause:alice", "manual"}).ok());
+  const PolicyCheck check(std::string(kPrefix), {}, false, {}, SenderAuthorisation{true, MissingSenderSetAction::kReject});
+  EXPECT_EQ(run(check, sending_as("bob@other.test", "other.test"))->kind, Kind::kSenderNotAuthorised);
+  ASSERT_TRUE(conn_->command({"SADD", "sluice:v1:senders:alice", "@other.test"}).ok());
+  EXPECT_EQ(run(check, sending_as("bob@other.test", "other.test"))->kind, Kind::kPaused);
+}
+
+// A recipient charged and admitted, whose answer Postfix lost, gets the
+// same answer when resent after the account was paused (nothing charged
+// twice, no charge Postfix never saw).
+TEST_F(PolicyCheckRedis, ResentChargedRequestIsReplayedEvenWhenPausedSince) {
+  const std::vector<QuotaRule> rules = {
+      rule("rcpts", {QuotaKeyField::kSaslUsername}, {lim(QuotaMetric::kRecipients, 10, 3600s)})};
+  const PolicyCheck check(std::string(kPrefix), rules, false, {});
+  ASSERT_EQ(run(check, rcpt_facts("x@example.net", "R.1"))->kind, Kind::kAllow);
+  ASSERT_TRUE(conn_->command({"SET", "sluice:v1:pause:alice", "manual"}).ok());
+  Result<PolicyOutcome> again = run(check, rcpt_facts("x@example.net", "R.1"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->kind, Kind::kAllow) << describe(again);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(run(check, rcpt_facts("y@example.net", "R.1"))->kind, Kind::kPaused) << "a new recipient is deferred";
+  EXPECT_EQ(used(rules, "sasl_username=alice", QuotaMetric::kRecipients), 1u);
 }
 
 TEST_F(PolicyCheckRedis, FirstLiveEntryInConfiguredOrderWins) {
@@ -387,8 +583,14 @@ TEST_F(PolicyCheckRedis, RecipientsCountedAtRcpt) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->used, 2u);
   EXPECT_EQ(r->action, QuotaAction::kReject);
-  // END-OF-MESSAGE does not count recipients: nothing to check here.
-  EXPECT_FALSE(check.build(eom_facts()).has_value());
+  // END-OF-MESSAGE does not count recipients: nothing to check here but
+  // the account's pause.
+  std::optional<RedisCall> eom = check.build(eom_facts());
+  ASSERT_TRUE(eom.has_value());
+  EXPECT_THAT(eom->keys, ::testing::ElementsAre("sluice:v1:pause:alice"));
+  PolicyFacts anon = eom_facts();
+  anon.sasl_username.clear();
+  EXPECT_FALSE(check.build(anon).has_value());
 }
 
 TEST_F(PolicyCheckRedis, MessagesAndBytesNotChargedAtRcptButCheckedThere) {

@@ -143,6 +143,16 @@ TEST(Verdict, NamesKindsForLogs) {
   EXPECT_EQ(verdict_kind_name(Verdict::Kind::kReject), "reject");
   EXPECT_EQ(verdict_kind_name(Verdict::Kind::kDeferIfPermit), "defer_if_permit");
   EXPECT_EQ(verdict_kind_name(verdict_tempfail_internal().kind), "defer_if_permit");
+  EXPECT_EQ(verdict_kind_name(Verdict::Kind::kPrepend), "prepend");
+}
+
+// A PREPEND carries a header line: it must stay one line on the wire.
+TEST(Verdict, PrependRendersOneHeaderLine) {
+  EXPECT_EQ(render_verdict(verdict_prepend("Received-SPF: pass (x) client-ip=192.0.2.1;")),
+            "action=PREPEND Received-SPF: pass (x) client-ip=192.0.2.1;\n\n");
+  EXPECT_EQ(render_verdict(verdict_prepend("X-A: 1\r\nX-Injected: 2")), "action=PREPEND X-A: 1  X-Injected: 2\n\n");
+  EXPECT_EQ(render_verdict(verdict_prepend("")), "action=PREPEND X-Sluice-Policy: empty\n\n");
+  EXPECT_EQ(render_verdict(verdict_prepend(std::string(5000, 'h'))).size(), kMaxActionLine + 2);
 }
 
 }  // namespace

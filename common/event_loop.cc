@@ -1,4 +1,4 @@
-#include "policyd/event_loop.h"
+#include "common/event_loop.h"
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 
-namespace sluice::policyd {
+namespace sluice {
 
 EventLoop::EventLoop() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
   if (epoll_fd_ < 0) log_fatal("epoll_create1: %s", std::strerror(errno));
@@ -67,4 +67,4 @@ void EventLoop::run(std::chrono::milliseconds interval, const std::function<void
   }
 }
 
-}  // namespace sluice::policyd
+}  // namespace sluice

@@ -13,7 +13,7 @@
 
 #include "common/result.h"
 
-namespace sluice::policyd {
+namespace sluice {
 
 class EventLoop {
  public:
@@ -43,4 +43,4 @@ class EventLoop {
   bool running_ = false;
 };
 
-}  // namespace sluice::policyd
+}  // namespace sluice

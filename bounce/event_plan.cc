@@ -74,14 +74,24 @@ EventPlan plan_events(const Report& report, const MessageRecord& record, std::st
     base.scope_value = sender->domain;
   }
 
+  // Only the message's own recipients: anyone who saw a tracking ID could
+  // otherwise mail reports that suppress arbitrary addresses for the account.
+  std::vector<std::string> sent_to;
+  for (const std::string& rcpt : record.rcpts) {
+    if (std::string key = lookup_key(rcpt); !key.empty()) sent_to.push_back(std::move(key));
+  }
+  if (std::string key = lookup_key(record.rcpt); !key.empty()) sent_to.push_back(std::move(key));
   auto add = [&](std::string recipient, BounceKind kind, std::string status, std::string diagnostic,
                  std::string note) {
+    if (std::find(sent_to.begin(), sent_to.end(), recipient) == sent_to.end()) {
+      plan.problems.push_back("<" + log_escape(recipient, 64) + "> was not a recipient of the message: ignored");
+      return;
+    }
     PlannedEvent p{base, std::move(status), one_line(diagnostic, kMaxNoteDiagnostic)};
     p.event.kind = kind;
     p.event.recipient = std::move(recipient);
     p.event.note = std::move(note);
-    p.event.identity = report_identity(tracking_id, p.event.recipient, bounce_kind_name(kind), p.status,
-                                       report.message_id, report.body_digest);
+    p.event.identity = report_identity(tracking_id, p.event.recipient, bounce_kind_name(kind));
     plan.events.push_back(std::move(p));
   };
 

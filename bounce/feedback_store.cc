@@ -35,15 +35,15 @@ FeedbackStore::FeedbackStore(RedisConn& conn, std::string key_prefix) : conn_(co
 
 Result<std::optional<MessageRecord>> FeedbackStore::message(std::string_view tracking_id) {
   const std::string key = prefix_ + "msg:" + redis_key_component(tracking_id);
-  auto reply = conn_.command({"HMGET", key, "account", "sender", "from_domain", "rcpt", "nrcpt", "ts_ms"});
+  auto reply = conn_.command({"HMGET", key, "account", "sender", "from_domain", "rcpt", "nrcpt", "ts_ms", "rcpts"});
   if (!reply) return reply.error();
   const redisReply& r = **reply;
-  if (r.type != REDIS_REPLY_ARRAY || r.elements != 6) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != 7) {
     return make_error(Errc::kProtocol, "redis: HMGET of a message record answered " + reply_describe(r));
   }
-  std::string_view fields[6];
+  std::string_view fields[7];
   bool any = false;
-  for (std::size_t i = 0; i < 6; ++i) {
+  for (std::size_t i = 0; i < 7; ++i) {
     if (r.element[i]->type == REDIS_REPLY_NIL) continue;
     auto s = reply_string(*r.element[i]);
     if (!s) return make_error(Errc::kProtocol, "redis: message record field: " + s.error().detail);
@@ -52,7 +52,13 @@ Result<std::optional<MessageRecord>> FeedbackStore::message(std::string_view tra
   }
   if (!any) return std::optional<MessageRecord>{};
   MessageRecord record{std::string(fields[0]), std::string(fields[1]), std::string(fields[2]),
-                       std::string(fields[3]), to_number(fields[4]), to_number(fields[5])};
+                       std::string(fields[3]), to_number(fields[4]), to_number(fields[5]), {}};
+  // "rcpts": the recipients, one per line (the milter writes at most 100).
+  for (std::string_view rest = fields[6]; !rest.empty() && record.rcpts.size() < 1000;) {
+    const auto eol = rest.find('\n');
+    if (std::string_view one = rest.substr(0, eol); !one.empty()) record.rcpts.emplace_back(one);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+  }
   return std::optional<MessageRecord>{std::move(record)};
 }
 

@@ -33,6 +33,7 @@ struct MessageRecord {
   std::string rcpt;         // the recipient, only when there was exactly one
   long long nrcpt = 0;
   std::int64_t ts_ms = 0;
+  std::vector<std::string> rcpts;  // every recipient the milter remembered (the first 100)
 };
 
 // One report's effect on one recipient.

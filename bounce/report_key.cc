@@ -20,11 +20,9 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-std::string report_identity(std::string_view tracking_id, std::string_view recipient, std::string_view kind,
-                            std::string_view status, std::string_view message_id, std::string_view body_digest) {
+std::string report_identity(std::string_view tracking_id, std::string_view recipient, std::string_view kind) {
   std::string text;
-  text.append(tracking_id).append("|").append(recipient).append("|").append(kind).append("|").append(status);
-  text.append("|").append(message_id.empty() ? body_digest : message_id);
+  text.append(tracking_id).append("|").append(recipient).append("|").append(kind);
   return sha256_hex(text);
 }
 

@@ -11,9 +11,9 @@ namespace sluice::bounce {
 // Lowercase hex SHA-256 of |data|.
 std::string sha256_hex(std::string_view data);
 
-// SHA-256 hex of "tracking_id|recipient|kind|status|source", where source is
-// the report's Message-ID, or the digest of its body when it has none.
-std::string report_identity(std::string_view tracking_id, std::string_view recipient, std::string_view kind,
-                            std::string_view status, std::string_view message_id, std::string_view body_digest);
+// SHA-256 hex of "tracking_id|recipient|kind": one message can bounce (or be
+// complained about) once per recipient and kind, however many reports say
+// so, so a forger who knows a tracking ID cannot count it again and again.
+std::string report_identity(std::string_view tracking_id, std::string_view recipient, std::string_view kind);
 
 }  // namespace sluice::bounce

@@ -2,10 +2,13 @@
 // the reputation breaker, List-Unsubscribe). The unsubscribe key file is read
 // and checked here, at load time, so a program never starts with keys it
 // cannot use.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -99,19 +102,41 @@ Result<UnsubscribeKey> parse_key_line(std::string_view line, const std::string& 
   return key;
 }
 
-// Reads the whole key file: refuses a file readable by others (the secrets
-// forge unsubscribe links), blank and '#' lines are skipped, ids are unique.
+// Reads the whole key file: refuses a file readable by others or writable
+// by its group (the secrets forge unsubscribe links) and a symbolic link,
+// checking the descriptor it reads, as the DKIM keys are checked; blank and
+// '#' lines are skipped, ids are unique.
 Status read_key_file(UnsubscribeSettings& settings, std::string_view value, const ConfigContext& context) {
   const std::string path = resolve_path(value, context);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return config_error("cannot read key_file " + path + (errno == ELOOP ? " (a symbolic link)" : ""));
+  }
+  std::string text;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return config_error("cannot read key_file " + path);
+  const bool stated = ::fstat(fd, &st) == 0;
+  if (stated && S_ISREG(st.st_mode) && (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) == 0 &&
+      static_cast<std::size_t>(st.st_size) <= kMaxKeyFileBytes) {
+    char buffer[4096];
+    for (ssize_t got; (got = ::read(fd, buffer, sizeof buffer)) != 0;) {
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 || text.size() + static_cast<std::size_t>(got) > kMaxKeyFileBytes) {
+        ::close(fd);
+        return config_error("cannot read key_file " + path);
+      }
+      text.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  ::close(fd);
+  if (!stated) return config_error("cannot read key_file " + path);
   if (!S_ISREG(st.st_mode)) return config_error("key_file " + path + " is not a regular file");
   if ((st.st_mode & S_IROTH) != 0) return config_error("key_file " + path + " is readable by others (chmod o-r it)");
+  if ((st.st_mode & S_IWOTH) != 0) return config_error("key_file " + path + " is writable by others (chmod o-w it)");
+  if ((st.st_mode & S_IWGRP) != 0) return config_error("key_file " + path + " is writable by its group (chmod g-w it)");
   if (static_cast<std::size_t>(st.st_size) > kMaxKeyFileBytes) {
     return config_error("key_file " + path + " is larger than 64K");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return config_error("cannot read key_file " + path);
+  std::istringstream in(text);
   std::vector<UnsubscribeKey> keys;
   std::string line;
   int number = 0;
@@ -130,7 +155,6 @@ Status read_key_file(UnsubscribeSettings& settings, std::string_view value, cons
     if (keys.size() >= kMaxUnsubscribeKeys) return config_error("key_file " + path + ": more than 32 keys");
     keys.push_back(std::move(key).value());
   }
-  if (in.bad()) return config_error("cannot read key_file " + path);
   if (keys.empty()) return config_error("key_file " + path + " holds no key (lines \"ID HEX-SECRET\")");
   settings.key_file = path;
   settings.keys = std::move(keys);

@@ -17,7 +17,8 @@ ScannerSettings& current(Config& c) { return c.scanners.back(); }
 Result<double> parse_score(std::string_view text) {
   double value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < -1000 || value > 1000) {
+  // !(in range) also refuses "nan", which no score would ever reach.
+  if (ec != std::errc() || end != text.data() + text.size() || !(value >= -1000 && value <= 1000)) {
     return config_error("\"" + std::string(text) + "\" is not a score between -1000 and 1000");
   }
   return value;

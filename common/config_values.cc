@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 #include <vector>
 
 #include "common/log.h"
@@ -12,6 +13,17 @@ namespace {
 Error bad_value(std::string_view text, std::string_view want) {
   return make_error(Errc::kConfig,
                     "invalid value \"" + log_escape(text, 64) + "\": want " + std::string(want));
+}
+
+// "250ms" -> {250, "ms"}: 1 to 12 leading digits, then the rest; number -1
+// when there are no digits or more than 12.
+std::pair<std::int64_t, std::string_view> number_and_unit(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return {-1, {}};
+  std::int64_t number = 0;
+  std::from_chars(text.data(), text.data() + digits, number);
+  return {number, text.substr(digits)};
 }
 
 }  // namespace
@@ -35,20 +47,17 @@ Result<std::int64_t> parse_int_value(std::string_view text, std::int64_t min, st
 Result<std::int64_t> parse_size_value(std::string_view text, std::int64_t min, std::int64_t max) {
   const std::string want = "a size from " + std::to_string(min) + " to " + std::to_string(max) +
                            " bytes (a number, optionally with K, M or G)";
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 12) return bad_value(text, want);
-  std::int64_t number = 0;
-  std::from_chars(text.data(), text.data() + digits, number);
-  const std::string_view unit = text.substr(digits);
+  const auto [number, unit] = number_and_unit(text);
+  if (number < 0) return bad_value(text, want);
   std::int64_t scale = 0;
   if (unit.empty()) scale = 1;
   else if (unit == "K" || unit == "k") scale = std::int64_t{1} << 10;
   else if (unit == "M" || unit == "m") scale = std::int64_t{1} << 20;
   else if (unit == "G" || unit == "g") scale = std::int64_t{1} << 30;
   else return bad_value(text, want);
+  if (number > max / scale) return bad_value(text, want);  // also keeps number * scale from overflowing
   const std::int64_t value = number * scale;
-  if (value < min || value > max) return bad_value(text, want);
+  if (value < min) return bad_value(text, want);
   return value;
 }
 
@@ -58,12 +67,8 @@ Result<std::chrono::milliseconds> parse_duration_value(std::string_view text,
   const std::string want =
       "a duration from " + format_duration(min) + " to " + format_duration(max) +
       " (a number with unit ms, s, m, h or d)";
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 12) return bad_value(text, want);
-  std::int64_t number = 0;
-  std::from_chars(text.data(), text.data() + digits, number);
-  const std::string_view unit = text.substr(digits);
+  const auto [number, unit] = number_and_unit(text);
+  if (number < 0) return bad_value(text, want);
   std::int64_t scale = 0;
   if (unit == "ms") scale = 1;
   else if (unit.empty() || unit == "s") scale = 1000;

@@ -3,7 +3,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "common/listen_socket.h"
 #include "common/log.h"
@@ -20,6 +24,19 @@ void StreamListener::shut() {
 
 void StreamListener::on_io(std::uint32_t) {
   if (fd_ >= 0 && !paused_) on_ready_(*this);
+}
+
+int StreamListener::accept_one(sockaddr_storage& peer) {
+  while (true) {
+    socklen_t length = sizeof peer;
+    const int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    log_warn("accept on %s: %s", address_.str().c_str(), std::strerror(errno));
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause();
+    return -1;
+  }
 }
 
 void StreamListener::pause() {

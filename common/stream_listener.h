@@ -42,6 +42,11 @@ class StreamListener : public EventLoop::Handler {
   // resume() (the owner's next tick).
   void pause();
   void resume();
+  // The next pending connection (non-blocking, close-on-exec) and its peer,
+  // or -1 when none is left or accept failed: a failure is logged, and one
+  // that would repeat at once (out of descriptors or memory) pauses the
+  // listener.
+  int accept_one(sockaddr_storage& peer);
 
   int fd() const { return fd_; }
   const ListenAddress& address() const { return address_; }

@@ -170,7 +170,14 @@ std::optional<HeaderField> Message::authentication_results() const {
   const MilterSettings& settings = snapshot_->config->milter;
   if (!settings.authentication_results || !spf_) return std::nullopt;
   std::string value = " " + snapshot_->authserv_id + "; spf=" + std::string(spf_result_name(spf_->result));
-  if (!spf_->domain.empty()) value += " smtp.mailfrom=" + spf_->domain;
+  // The domain comes from the client's MAIL FROM: only a plain domain name
+  // goes into the header (no CR, LF or anything a reader could misparse).
+  const std::string& domain = spf_->domain;
+  const bool plain = !domain.empty() && domain.size() <= 253 && std::all_of(domain.begin(), domain.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+           ch == '.' || ch == '_';
+  });
+  if (plain) value += " smtp.mailfrom=" + domain;
   return HeaderField{"Authentication-Results", value};
 }
 
@@ -236,6 +243,11 @@ void Message::add_redis_writes(EomPlan& plan, const ScanDecision* scans, std::in
       hset.push_back("rcpt");
       hset.push_back(envelope_.recipient_addresses.front());
     }
+    // sluice-bounce acts only on reports about these recipients.
+    std::string rcpts;
+    for (const std::string& address : envelope_.recipient_addresses) rcpts += address + "\n";
+    hset.push_back("rcpts");
+    hset.push_back(std::move(rcpts));
     plan.redis_writes.push_back(std::move(hset));
     plan.redis_writes.push_back({"EXPIRE", key, std::to_string(ttl)});
   }

@@ -131,10 +131,11 @@ std::string rspamd_request_head(const ScanEnvelope& envelope, std::string_view h
 Result<std::optional<HttpAnswer>> read_http_answer(std::string_view bytes, bool eof) {
   const auto need_more = [&](std::string_view why) { return incomplete_answer<HttpAnswer>(bytes, eof, why); };
   const auto head_end = bytes.find("\r\n\r\n");
-  if (head_end == std::string_view::npos) {
-    if (bytes.size() > kMaxHttpHead) return make_error(Errc::kProtocol, "HTTP header too long");
-    return need_more("truncated answer");
+  // The same cap whether the head arrived in pieces or in one read.
+  if ((head_end == std::string_view::npos ? bytes.size() : head_end) > kMaxHttpHead) {
+    return make_error(Errc::kProtocol, "HTTP header too long");
   }
+  if (head_end == std::string_view::npos) return need_more("truncated answer");
   // RFC 9112 section 4: HTTP/1.1 SP 3DIGIT SP [reason]
   const auto line_end = bytes.find(kCrlf);
   const std::string_view line = bytes.substr(0, line_end);

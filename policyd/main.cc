@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   if (Status entered = enter_daemon_mode(options->foreground, policyd.pid_file, policyd.user); !entered) {
     log_fatal("%s", entered.error().message().c_str());
   }
+  server.start_spf();
   DaemonSignals signals(
       loop, [&] { reload(server, *options); }, [&] { server.drain(kDrainGrace); });
   log_info("started (%zu quota rules, suppression %s, sender_authorisation %s, require_authentication %s, spf %s, "

@@ -170,9 +170,9 @@ Server::Server(EventLoop& loop, SnapshotPtr snapshot)
     : loop_(loop),
       snapshot_(std::move(snapshot)),
       redis_(loop, *this, snapshot_->config->redis.connection, {&policy_check_script()}),
-      spf_(loop, *this) {
-  spf_.configure(snapshot_->config->policyd);
-}
+      spf_(loop, *this) {}
+
+void Server::start_spf() { spf_.configure(snapshot_->config->policyd); }
 
 Server::~Server() {
   connections_.clear();
@@ -210,16 +210,8 @@ void Server::reload(SnapshotPtr snapshot) {
 void Server::accept_from(Listener& listener) {
   while (true) {
     sockaddr_storage peer{};
-    socklen_t length = sizeof peer;
-    const int fd = accept4(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      log_warn("accept on %s: %s", listener.address().str().c_str(), std::strerror(errno));
-      // Out of descriptors or memory: unwatched until the next tick (a spin otherwise).
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) listener.pause();
-      return;
-    }
+    const int fd = listener.accept_one(peer);
+    if (fd < 0) return;  // a paused listener is resumed at the next tick
     if (draining_) {
       ::close(fd);
       continue;

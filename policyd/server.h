@@ -55,6 +55,9 @@ class Server : public ReplySink, public SpfSink {
 
   // Opens every listen address of the configuration (before dropping root).
   Status open_listeners();
+  // Starts the SPF worker threads ([policyd] spf): after daemonizing, whose
+  // fork keeps only the calling thread.
+  void start_spf();
   void reload(SnapshotPtr snapshot);
   // Stops accepting; the loop ends once no request is in flight (or after
   // |grace|).

@@ -235,15 +235,8 @@ void Server::after_batch() {
 void Server::accept_from(Listener& listener) {
   while (true) {
     sockaddr_storage peer{};
-    socklen_t length = sizeof peer;
-    const int fd = accept4(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      log_warn("accept on %s: %s", listener.address().str().c_str(), std::strerror(errno));
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) listener.pause();
-      return;
-    }
+    const int fd = listener.accept_one(peer);
+    if (fd < 0) return;  // a paused listener is resumed at the next tick
     if (connections_.size() >= limits_.max_connections + kMaxBusyAnswers) {
       ::close(fd);  // a flood: not even a 503 for these
       continue;

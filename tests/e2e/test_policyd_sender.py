@@ -323,3 +323,33 @@ class SpfLifecycleTest(E2ETestCase):
         self.assertEqual(policyd.proc.wait(timeout=10), 0)
         self.assertLess(time.monotonic() - started, 3.0)
         self.assertIn("stopped", policyd.log())
+
+
+class PolicydDaemonModeTest(E2ETestCase):
+    """Without -f the daemon forks; the SPF workers must start after that
+    fork (a fork keeps only the calling thread), or every SPF check would
+    time out as temperror."""
+
+    def test_spf_workers_run_in_the_daemonized_process(self):
+        directory = cleanup.make_dir("policyd-daemon")
+        pid_file = os.path.join(directory, "pid")
+        config = os.path.join(directory, "sluice.conf")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with open(config, "w") as f:
+            f.write(f"[redis]\nport = 1\n\n[policyd]\nlisten = inet:127.0.0.1:{port}\npid_file = {pid_file}\n"
+                    "spf = yes\nspf_workers = 3\n")
+        subprocess.run([sluice_binary("sluice-policyd"), "-c", config], check=True, timeout=10)
+        deadline = time.time() + 5
+        while not os.path.exists(pid_file) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        try:
+            self.assertEqual(len(os.listdir(f"/proc/{pid}/task")), 4, "the main thread and 3 SPF workers")
+        finally:
+            os.kill(pid, 15)
+            deadline = time.time() + 10
+            while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+                time.sleep(0.05)

@@ -62,9 +62,17 @@ class BounceRunTest : public sluice::test::FlushedRedisTest {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  void record(std::string account, std::string sender, std::string rcpt) {
-    ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:msg:" + std::string(kTrackingId), "account", account, "sender",
-                                sender, "from_domain", "example.com", "nrcpt", "1", "rcpt", rcpt, "ts_ms", "1"})
+  // The message went to |rcpt| and to everyone the corpus samples name
+  // (sluice-bounce acts only on the message's own recipients).
+  void record(std::string account, std::string sender, std::string rcpt, std::string tracking_id = kTrackingId) {
+    const std::string rcpts = rcpt + "\nbob@example.net\ncarol@example.org\ndave@example.net\nerin@gmail.com\n"
+                              "frank@example.net\ngrace@example.net\nheidi@example.net\nivan@nomail.example\n"
+                              "judy@example.co.uk\nkarl@example.de\nleo@example.com\nmallory@contoso.example\n"
+                              "nina@yahoo.com\noscar@example.nl\npeggy@hotmail.example\nquentin@isp.example\n"
+                              "rupert@isp.example\n";
+    ASSERT_TRUE(conn_->command({"HSET", "sluice:v1:msg:" + tracking_id, "account", account, "sender",
+                                sender, "from_domain", "example.com", "nrcpt", "1", "rcpt", rcpt, "ts_ms", "1",
+                                "rcpts", rcpts})
                     .ok());
   }
 
@@ -179,12 +187,12 @@ TEST_F(BounceRunTest, RedisDownMeansTempfail) {
 }
 
 TEST_F(BounceRunTest, SoftBouncesFromThreeReportsSuppress) {
-  record("alice", "alice@example.com", "carol@example.org");
-  std::string report = corpus("dsn_mailbox_full_headers_only.eml");
+  const std::string report = corpus("dsn_mailbox_full_headers_only.eml");
   for (int i = 1; i <= 3; ++i) {
-    std::string copy = report;
-    copy.replace(copy.find("4AQAK1"), 6, "4AQAK" + std::to_string(i));  // another Message-ID each time
-    EXPECT_EQ(run(copy), kExitOk);
+    // Three messages to carol, each bouncing (a message counts once per recipient).
+    const std::string id = "01jd3xk6m5q3w8r2t4y6z8a0b" + std::to_string(i);
+    record("alice", "alice@example.com", "carol@example.org", id);
+    EXPECT_EQ(run(report, "bounce+" + id + "@verp.example"), kExitOk);
     EXPECT_EQ(entry("carol@example.org").has_value(), i == 3) << "after soft bounce " << i;
   }
   EXPECT_EQ(entry("carol@example.org")->reason, "soft-bounce");

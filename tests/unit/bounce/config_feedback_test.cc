@@ -124,6 +124,8 @@ TEST_F(FeedbackConfigTest, ChecksTheKeyFile) {
     const char* want;
   } cases[] = {
       {"world", "k1 " + kSecret + "\n", 0644, "readable by others"},
+      {"worldwrite", "k1 " + kSecret + "\n", 0602, "writable by others"},
+      {"groupwrite", "k1 " + kSecret + "\n", 0660, "writable by its group"},
       {"short", "k1 " + std::string(62, 'a') + "\n", 0600, "at least 32"},
       {"odd", "k1 " + std::string(65, 'a') + "\n", 0600, "even number"},
       {"nothex", "k1 " + std::string(62, 'a') + "zz\n", 0600, "not hex"},
@@ -139,6 +141,17 @@ TEST_F(FeedbackConfigTest, ChecksTheKeyFile) {
     ASSERT_FALSE(got.ok()) << c.name;
     EXPECT_NE(got.error().detail.find(c.want), std::string::npos) << c.name << " -> " << got.error().detail;
   }
+}
+
+// A link could point the secrets at a file someone else controls.
+TEST_F(FeedbackConfigTest, RefusesASymbolicLinkAsTheKeyFile) {
+  const std::string keys = write("keys", "k1 " + kSecret + "\n", 0600);
+  const std::string link = dir_ + "/link";
+  ASSERT_EQ(::symlink(keys.c_str(), link.c_str()), 0);
+  auto got = parse("[unsubscribe]\nkey_file = " + link + "\n");
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.error().detail.find("(a symbolic link)"), std::string::npos) << got.error().detail;
+  EXPECT_TRUE(parse("[unsubscribe]\nkey_file = " + keys + "\n").ok());
 }
 
 TEST_F(FeedbackConfigTest, AccountsNeedAWayToUnsubscribe) {

@@ -10,7 +10,13 @@ namespace {
 using test::corpus;
 using test::kTrackingId;
 
-const MessageRecord kAlice{"alice", "alice@example.com", "example.com", "", 3, 0};
+// A message sent to every recipient the corpus samples name.
+const MessageRecord kAlice{"alice", "alice@example.com", "example.com", "", 20, 0,
+                           {"bob@example.net", "carol@example.org", "dave@example.net", "erin@gmail.com",
+                            "frank@example.net", "grace@example.net", "heidi@example.net", "ivan@nomail.example",
+                            "judy@example.co.uk", "karl@example.de", "leo@example.com", "mallory@contoso.example",
+                            "nina@yahoo.com", "oscar@example.nl", "peggy@hotmail.example", "quentin@isp.example",
+                            "rupert@isp.example", "x@a.example", "y@b.example"}};
 
 std::vector<PlannedEvent> plan_for(const std::string& file, const MessageRecord& record = kAlice) {
   auto report = parse_report(corpus(file));
@@ -71,7 +77,7 @@ TEST(EventPlan, NoteCarriesStatusAndDiagnostic) {
 }
 
 TEST(EventPlan, WithoutAnAccountTheSenderDomainListIsUsed) {
-  const MessageRecord record{"", "news@Lists.Example.com", "example.com", "", 1, 0};
+  const MessageRecord record{"", "news@Lists.Example.com", "example.com", "judy@example.co.uk", 1, 0, {}};
   const auto events = plan_for("exim_plain.eml", record);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].event.scope, SuppressionScope::kSenderDomain);
@@ -94,6 +100,20 @@ TEST(EventPlan, APlainBounceNamingSeveralAddressesPrefersTheMessageRecipient) {
   EXPECT_EQ(events.size(), 2u);
 }
 
+// Anyone who saw a tracking ID could mail "bounces" for other addresses:
+// only the message's own recipients count.
+TEST(EventPlan, RecipientsTheMessageWasNotSentToAreIgnored) {
+  MessageRecord record = kAlice;
+  record.rcpts = {"someone@else.example"};
+  const EventPlan plan = plan_events(*parse_report(corpus("postfix_dsn_user_unknown.eml")), record, kTrackingId);
+  EXPECT_TRUE(plan.events.empty());
+  ASSERT_EQ(plan.problems.size(), 1u);
+  EXPECT_EQ(plan.problems[0], "<bob@example.net> was not a recipient of the message: ignored");
+  record.rcpts.clear();
+  record.rcpt = "Bob@Example.NET";
+  EXPECT_EQ(plan_events(*parse_report(corpus("postfix_dsn_user_unknown.eml")), record, kTrackingId).events.size(), 1u);
+}
+
 TEST(EventPlan, TheSameReportHasTheSameIdentity) {
   const auto a = plan_for("postfix_dsn_user_unknown.eml");
   const auto b = plan_for("postfix_dsn_user_unknown.eml");
@@ -106,7 +126,7 @@ TEST(EventPlan, TheSameReportHasTheSameIdentity) {
 }
 
 TEST(EventPlan, AnUnusableSenderIsAProblemNotACrash) {
-  const MessageRecord record{"", "", "", "", 1, 0};
+  const MessageRecord record{"", "", "", "judy@example.co.uk", 1, 0, {}};
   auto report = parse_report(corpus("exim_plain.eml"));
   ASSERT_TRUE(report.ok());
   const EventPlan plan = plan_events(*report, record, kTrackingId);

@@ -21,9 +21,10 @@ class FeedbackStoreTest : public sluice::test::FlushedRedisTest {
     e.account = "alice";
     e.scope = SuppressionScope::kSaslUsername;
     e.scope_value = "alice";
-    e.tracking_id = "01jd3xk6m5q3w8r2t4y6z8a0bc";
+    // |source| stands for a different message: its own tracking ID.
+    e.tracking_id = "01jd3xk6m5q3w8r2t4y6" + (source + "aaaaaa").substr(0, 6);
     e.note = std::string(bounce_kind_name(kind)) + " 5.1.1 (dsn): 550 user unknown";
-    e.identity = report_identity(e.tracking_id, e.recipient, bounce_kind_name(kind), "5.1.1", source, "");
+    e.identity = report_identity(e.tracking_id, e.recipient, bounce_kind_name(kind));
     return e;
   }
 
@@ -195,7 +196,7 @@ TEST_F(FeedbackStoreTest, ReadsTheMessageRecord) {
   if (IsSkipped()) return;
   ASSERT_TRUE(conn_->command({"HSET", std::string(kPrefix) + "msg:01jd3xk6m5q3w8r2t4y6z8a0bc", "account", "alice",
                               "sender", "alice@example.com", "from_domain", "example.com", "nrcpt", "1", "rcpt",
-                              "bob@example.net", "ts_ms", "1732616100000"})
+                              "bob@example.net", "ts_ms", "1732616100000", "rcpts", "bob@example.net\nc@d.example\n"})
                   .ok());
   FeedbackStore store(*conn_, std::string(kPrefix));
   auto record = store.message("01jd3xk6m5q3w8r2t4y6z8a0bc");
@@ -206,6 +207,7 @@ TEST_F(FeedbackStoreTest, ReadsTheMessageRecord) {
   EXPECT_EQ((*record)->rcpt, "bob@example.net");
   EXPECT_EQ((*record)->nrcpt, 1);
   EXPECT_EQ((*record)->ts_ms, 1732616100000);
+  EXPECT_EQ((*record)->rcpts, (std::vector<std::string>{"bob@example.net", "c@d.example"}));
   auto missing = store.message("01jd3xk6m5q3w8r2t4y6z8a0bd");
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());

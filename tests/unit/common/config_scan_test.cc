@@ -58,6 +58,10 @@ TEST(ScannerConfig, ReportsMistakesWithLine) {
             "/etc/sluice/sluice.conf:3: [scanner s] already defined on line 1");
   EXPECT_EQ(error_of("[scanner s]\naddress = inet:127.0.0.1:1\naccount_thresholds = alice\n"),
             "/etc/sluice/sluice.conf:3: [scanner s] account_thresholds: \"alice\" is not LOGIN=SCORE");
+  EXPECT_EQ(error_of("[scanner s]\naddress = inet:127.0.0.1:1\nthreshold = nan\n"),
+            "/etc/sluice/sluice.conf:3: [scanner s] threshold: \"nan\" is not a score between -1000 and 1000");
+  EXPECT_NE(error_of("[scanner s]\naddress = inet:127.0.0.1:1\nmax_size = 999999999999G\n").find("want a size"),
+            std::string::npos);
   EXPECT_EQ(error_of("[scanner s]\naddress = inet:127.0.0.1:1\nmax_size = 10\n"),
             "/etc/sluice/sluice.conf:3: [scanner s] max_size: invalid value \"10\": want a size from 1024 to 1073741824 bytes (a number, optionally with K, M or G)");
 }

@@ -310,6 +310,15 @@ TEST(MessageAuthResults, SpfResultAddedAndOurForgedOnesRemoved) {
   EXPECT_NE(plan.log_line.find(" spf=softfail"), std::string::npos);
 }
 
+TEST(MessageAuthResults, AHostileDomainStaysOutOfTheHeader) {
+  Message message(make_snapshot("authentication_results = yes"), authenticated(), "01m8eevqqm19xrgywbs02b4pxn");
+  feed(message, {{"From", " alice@example.test"}});
+  message.set_spf(SpfOutcome{SpfResult::kPermError, "evil.test\r\nX-Injected: yes", "bad sender"});
+  const EomPlan plan = message.finish("3F2A1C", kNow);
+  ASSERT_EQ(plan.prepend.size(), 2u);
+  EXPECT_EQ(plan.prepend[1], (HeaderField{"Authentication-Results", " relay.example; spf=permerror"}));
+}
+
 TEST(MessageRecords, DeliveredMailIsRecordedForBounces) {
   Envelope envelope = authenticated();
   envelope.recipients = 0;
@@ -322,7 +331,7 @@ TEST(MessageRecords, DeliveredMailIsRecordedForBounces) {
             (std::vector<std::vector<std::string>>{
                 {"HSET", "sluice:v1:msg:01m8eevqqm19xrgywbs02b4pxn", "account", "alice", "sender", "alice@example.test",
                  "from_domain", "example.test", "nrcpt", "1", "ts_ms", std::to_string(kNow * 1000), "rcpt",
-                 "bob@example.net"},
+                 "bob@example.net", "rcpts", "bob@example.net\n"},
                 {"EXPIRE", "sluice:v1:msg:01m8eevqqm19xrgywbs02b4pxn", std::to_string(14 * 86'400)},
                 {"HINCRBY", "sluice:v1:rep:alice:" + hour, "sent", "1"},
                 {"EXPIRE", "sluice:v1:rep:alice:" + hour, std::to_string(32 * 86'400)}}));

@@ -579,6 +579,19 @@ TEST(RspamdScanHttp, RejectsMalformedAnswers) {
   }
 }
 
+// Found by tests/fuzz/scan_answer_fuzz.cc: the cap held only while the head
+// was still incomplete, so one read could bring a larger head through.
+TEST(RspamdScanHttp, HeadCapHoldsHoweverTheAnswerArrives) {
+  const std::string answer = "HTTP/1.1 200 OK\r\nX-Filler: " + std::string(70 * 1024, 'x') +
+                             "\r\nContent-Length: 2\r\n\r\n{}";
+  auto whole = read_http_answer(answer, true);
+  ASSERT_FALSE(whole.ok());
+  EXPECT_EQ(whole.error().detail, "HTTP header too long");
+  auto piece = read_http_answer(std::string_view(answer).substr(0, 66 * 1024), false);
+  ASSERT_FALSE(piece.ok());
+  EXPECT_EQ(piece.error().detail, "HTTP header too long");
+}
+
 // ---------------------------------------------------------------- clamd
 
 TEST(ClamdScan, StreamsChunksAndReadsClean) {

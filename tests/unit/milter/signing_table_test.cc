@@ -146,7 +146,7 @@ TEST(SigningTableRefile, GlobPatternsInFileOrder) {
 TEST(Glob, MatchesStarsOnly) {
   struct Case {
     std::string_view pattern;
-    std::string_view text;
+    std::string text;  // owns it: one case is built from a temporary
     bool want;
     const char* why;
   };

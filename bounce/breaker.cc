@@ -49,7 +49,7 @@ Result<BreakerOutcome> run_breaker(RedisConn& conn, std::string_view prefix, std
     }
   }
   if (!out.verdict.pause_reason.empty()) {
-    auto first = set_once(conn, reputation_pause_key(prefix, account), out.verdict.pause_reason, 0);
+    auto first = set_once(conn, pause_key(prefix, account), out.verdict.pause_reason, 0);
     if (!first) return first.error();
     if (*first) {
       out.paused_now = true;

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "bounce/feedback_lua.h"
+#include "common/shared_keys.h"
 #include "common/log.h"
 #include "common/lua_scripts.h"
 #include "common/redis_keys.h"
@@ -34,7 +35,7 @@ const RedisScript& feedback_apply_script() {
 FeedbackStore::FeedbackStore(RedisConn& conn, std::string key_prefix) : conn_(conn), prefix_(std::move(key_prefix)) {}
 
 Result<std::optional<MessageRecord>> FeedbackStore::message(std::string_view tracking_id) {
-  const std::string key = prefix_ + "msg:" + redis_key_component(tracking_id);
+  const std::string key = message_record_key(prefix_, tracking_id);
   auto reply = conn_.command({"HMGET", key, "account", "sender", "from_domain", "rcpt", "nrcpt", "ts_ms", "rcpts"});
   if (!reply) return reply.error();
   const redisReply& r = **reply;
@@ -81,8 +82,8 @@ Result<ApplyOutcome> FeedbackStore::apply(const FeedbackEvent& event, const Boun
   const std::vector<std::string> args = {
       std::to_string(settings.report_ttl.count()),
       std::string(bounce_kind_name(event.kind)),
-      event.account.empty() ? std::string() : prefix_ + "rep:" + redis_key_component(event.account) + ":",
-      std::to_string(kReputationBucketTtlSeconds),
+      event.account.empty() ? std::string() : reputation_bucket_stem(prefix_, event.account),
+      std::to_string(kReputationBucketTtl.count()),
       std::to_string(settings.soft_bounce_window.count()),
       std::to_string(settings.soft_bounce_limit),
       std::to_string(settings.soft_suppress_for.count()),

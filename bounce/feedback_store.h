@@ -69,9 +69,6 @@ class FeedbackStore {
   std::string prefix_;
 };
 
-// The reputation buckets' TTL (doc/redis-schema.md): 32 days.
-inline constexpr long long kReputationBucketTtlSeconds = 32LL * 86'400;
-
 // feedback_apply.lua with suppression_add.lua prepended (one per process).
 const RedisScript& feedback_apply_script();
 

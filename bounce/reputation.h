@@ -21,8 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/shared_keys.h"
 #include "common/feedback_settings.h"
 #include "common/redis_conn.h"
+#include "common/shared_keys.h"
 #include "common/redis_keys.h"
 #include "common/result.h"
 
@@ -51,12 +53,6 @@ struct ReputationVerdict {
   std::string pause_reason;   // non-empty: above a pause level, "bounce rate 12.5% (125/1000) over 24h"
 };
 
-inline std::string reputation_bucket_stem(std::string_view prefix, std::string_view account) {
-  return std::string(prefix) + "rep:" + redis_key_component(account) + ":";
-}
-inline std::string reputation_pause_key(std::string_view prefix, std::string_view account) {
-  return std::string(prefix) + "pause:" + redis_key_component(account);
-}
 // {p}repwarn:{account}:{bounce|complaint}: a warning was logged this hour.
 inline std::string reputation_warn_key(std::string_view prefix, std::string_view account, std::string_view metric) {
   return std::string(prefix) + "repwarn:" + redis_key_component(account) + ":" + std::string(metric);

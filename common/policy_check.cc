@@ -63,14 +63,6 @@ std::vector<std::string> sender_set_members(std::string_view sender_key, std::st
   return {std::string(sender_key), "@" + ascii_lower(sender_domain)};
 }
 
-std::string senders_key(std::string_view prefix, std::string_view login) {
-  return std::string(prefix) + "senders:" + redis_key_component(login);
-}
-
-std::string pause_key(std::string_view prefix, std::string_view login) {
-  return std::string(prefix) + "pause:" + redis_key_component(login);
-}
-
 std::vector<std::string> evalsha_command(const RedisCall& call) {
   std::vector<std::string> argv = {"EVALSHA", call.script->sha1(), std::to_string(call.keys.size())};
   argv.insert(argv.end(), call.keys.begin(), call.keys.end());

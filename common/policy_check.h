@@ -59,6 +59,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/shared_keys.h"
 #include "common/config.h"
 #include "common/quota_rule.h"
 #include "common/redis_conn.h"
@@ -99,11 +100,6 @@ std::vector<std::string> eval_command(const RedisCall& call);
 // The senders-set members that authorise an envelope sender: its lookup
 // key and "@" + its domain, or "<>" alone for the null sender.
 std::vector<std::string> sender_set_members(std::string_view sender_key, std::string_view sender_domain);
-
-// {p}senders:{login}: the SET of senders a SASL login may use.
-std::string senders_key(std::string_view prefix, std::string_view login);
-// {p}pause:{login}: the STRING (the reason) that pauses a SASL login.
-std::string pause_key(std::string_view prefix, std::string_view login);
 
 // Longest pause reason the answer quotes (the key holds at most 200 bytes).
 inline constexpr std::size_t kMaxPauseReason = 200;

@@ -40,7 +40,7 @@ std::string rate_text(long long count, long long sent) {
 }
 
 Result<std::optional<std::string>> read_pause(RedisConn& conn, const std::string& prefix, const std::string& account) {
-  auto reply = conn.command({"GET", bounce::reputation_pause_key(prefix, account)});
+  auto reply = conn.command({"GET", pause_key(prefix, account)});
   if (!reply) return reply.error();
   if ((*reply)->type == REDIS_REPLY_NIL) return std::optional<std::string>{};
   auto text = reply_string(**reply);
@@ -94,7 +94,7 @@ Result<std::vector<std::string>> active_accounts(RedisConn& conn, const Config& 
     if (parsed && parsed->second >= first && parsed->second <= *hour) accounts.insert(parsed->first);
   });
   if (!scanned) return scanned.error();
-  const std::string pause_head = prefix + "pause:";
+  const std::string pause_head = pause_key(prefix, "");
   scanned = scan_keys(conn, pause_head + "*", [&](std::string_view key) {
     const std::string account = redis_key_component_decode(key.substr(pause_head.size()));
     if (!account.empty()) accounts.insert(account);
@@ -133,7 +133,7 @@ int run_show(const CommandContext& context, const ReputationArgs& args, RedisCon
 }
 
 int run_pause(const CommandContext& context, const ReputationArgs& args, RedisConn& conn) {
-  auto reply = conn.command({"SET", bounce::reputation_pause_key(context.config.redis.key_prefix, args.account),
+  auto reply = conn.command({"SET", pause_key(context.config.redis.key_prefix, args.account),
                              args.reason});
   if (!reply) return report(reply.error());
   if ((*reply)->type != REDIS_REPLY_STATUS) return report(make_error(Errc::kProtocol, reply_describe(**reply)));
@@ -142,7 +142,7 @@ int run_pause(const CommandContext& context, const ReputationArgs& args, RedisCo
 }
 
 int run_resume(const CommandContext& context, const ReputationArgs& args, RedisConn& conn) {
-  const std::string key = bounce::reputation_pause_key(context.config.redis.key_prefix, args.account);
+  const std::string key = pause_key(context.config.redis.key_prefix, args.account);
   const std::vector<std::vector<std::string>> commands = {{"MULTI"}, {"GET", key}, {"DEL", key}, {"EXEC"}};
   auto replies = conn.pipeline(commands);
   if (!replies) return report(replies.error());

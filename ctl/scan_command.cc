@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/redis_conn.h"
+#include "common/shared_keys.h"
 #include "common/redis_keys.h"
 
 namespace sluice::ctl {
@@ -29,21 +30,7 @@ bool account_of(std::string_view key, std::string_view scan_prefix, std::string&
   key.remove_prefix(scan_prefix.size());
   const auto colon = key.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
-  account.clear();
-  // Undo redis_key_component: "%3A" -> ':', "%25" -> '%'.
-  const std::string_view escaped = key.substr(0, colon);
-  for (std::size_t i = 0; i < escaped.size(); ++i) {
-    const std::string_view rest = escaped.substr(i);
-    if (rest.starts_with("%3A")) {
-      account += ':';
-      i += 2;
-    } else if (rest.starts_with("%25")) {
-      account += '%';
-      i += 2;
-    } else {
-      account += escaped[i];
-    }
-  }
+  account = redis_key_component_decode(key.substr(0, colon));
   return true;
 }
 
@@ -114,7 +101,7 @@ int run_scan(const CommandContext& context) {
   const std::int64_t today = static_cast<std::int64_t>(std::time(nullptr)) / 86'400;
   std::vector<std::string> keys;
   if (!account.empty()) {
-    for (int d = 0; d < days; ++d) keys.push_back(scan_prefix + redis_key_component(account) + ":" + std::to_string(today - d));
+    for (int d = 0; d < days; ++d) keys.push_back(scan_stats_key(context.config.redis.key_prefix, account, today - d));
   } else {
     for (int d = 0; d < days && keys.size() < kMaxKeys; ++d) {
       std::string cursor = "0";

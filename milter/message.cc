@@ -7,7 +7,7 @@
 #include "common/address.h"
 #include "common/cidr.h"
 #include "common/log.h"
-#include "common/redis_keys.h"
+#include "common/shared_keys.h"
 #include "common/unsubscribe_token.h"
 
 namespace sluice::milter {
@@ -235,7 +235,7 @@ void Message::add_redis_writes(EomPlan& plan, const ScanDecision* scans, std::in
   const bool delivered = plan.reply == EomPlan::Reply::kContinue;
   const auto ttl = config.milter.message_record_ttl.count();
   if (delivered && ttl > 0) {
-    const std::string key = prefix + "msg:" + tracking_id_;
+    const std::string key = message_record_key(prefix, tracking_id_);
     std::vector<std::string> hset{"HSET", key, "account", account, "sender", envelope_.mail_from,
                                   "from_domain", from_domain_, "nrcpt", std::to_string(envelope_.recipients),
                                   "ts_ms", std::to_string(now * 1000)};
@@ -253,18 +253,18 @@ void Message::add_redis_writes(EomPlan& plan, const ScanDecision* scans, std::in
   }
   if (account.empty()) return;
   if (delivered) {
-    const std::string key = prefix + "rep:" + redis_key_component(account) + ":" + std::to_string(now / 3600);
+    const std::string key = reputation_bucket_key(prefix, account, now);
     plan.redis_writes.push_back({"HINCRBY", key, "sent", std::to_string(envelope_.recipients)});
-    plan.redis_writes.push_back({"EXPIRE", key, std::to_string(32 * 86'400)});
+    plan.redis_writes.push_back({"EXPIRE", key, std::to_string(kReputationBucketTtl.count())});
   }
   if (scans != nullptr) {
-    const std::string key = prefix + "scan:" + redis_key_component(account) + ":" + std::to_string(now / 86'400);
+    const std::string key = scan_stats_key(prefix, account, now / 86'400);
     plan.redis_writes.push_back({"HINCRBY", key, "scanned", "1"});
     if (scans->spam) plan.redis_writes.push_back({"HINCRBY", key, "spam", "1"});
     if (scans->virus) plan.redis_writes.push_back({"HINCRBY", key, "virus", "1"});
     if (scans->failed) plan.redis_writes.push_back({"HINCRBY", key, "failed", "1"});
     if (scans->skipped) plan.redis_writes.push_back({"HINCRBY", key, "skipped", "1"});
-    plan.redis_writes.push_back({"EXPIRE", key, std::to_string(35 * 86'400)});
+    plan.redis_writes.push_back({"EXPIRE", key, std::to_string(kScanStatsTtl.count())});
   }
 }
 

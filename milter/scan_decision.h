@@ -36,7 +36,7 @@ ScanDecision decide_scans(std::span<const ScannerSettings> scanners, std::span<c
 // message as it arrives so a client cannot forge a verdict.
 std::vector<std::string> scan_header_names(const ScannerSettings& scanner);
 
-// "strict" order used to pick the winning action.
+// The action as sluice.conf spells it ("add-header").
 std::string_view scan_action_name(ScanAction action);
 
 }  // namespace sluice::milter

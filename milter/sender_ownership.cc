@@ -1,12 +1,12 @@
 #include "milter/sender_ownership.h"
 
-#include "common/redis_keys.h"
+#include "common/shared_keys.h"
 
 namespace sluice::milter {
 
 std::vector<std::string> ownership_query(std::string_view key_prefix, std::string_view login,
                                          std::string_view from_address, std::string_view from_domain) {
-  return {"SMISMEMBER", std::string(key_prefix) + "senders:" + redis_key_component(login),
+  return {"SMISMEMBER", senders_key(key_prefix, login),
           "@" + std::string(from_domain), std::string(from_address)};
 }
 

@@ -31,10 +31,6 @@ std::string used_token_key(std::string_view key_prefix, std::string_view token) 
   return std::string(key_prefix) + "unsubscribed:" + unsubscribe_token_digest(token);
 }
 
-std::string reputation_bucket_key(std::string_view key_prefix, std::string_view account, std::int64_t unix_s) {
-  return std::string(key_prefix) + "rep:" + redis_key_component(account) + ":" + std::to_string(unix_s / 3600);
-}
-
 Result<UnsubscribeResult> apply_unsubscribe(RedisConn& conn, std::string_view key_prefix,
                                             const UnsubscribeClaim& claim, std::string_view token,
                                             std::chrono::seconds token_ttl, std::int64_t now_unix_s) {

@@ -26,13 +26,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/shared_keys.h"
 #include "common/redis_conn.h"
 #include "common/result.h"
 #include "common/unsubscribe_token.h"
 
 namespace sluice::unsubscribe {
-
-inline constexpr std::chrono::seconds kReputationBucketTtl{32LL * 86'400};
 
 enum class UnsubscribeResult {
   kUnsubscribed,       // suppression added (or an expiring one made permanent)
@@ -43,8 +42,6 @@ std::string_view unsubscribe_result_name(UnsubscribeResult result);
 
 // {p}unsubscribed:{sha256hex(token)}
 std::string used_token_key(std::string_view key_prefix, std::string_view token);
-// {p}rep:{account}:{hour}
-std::string reputation_bucket_key(std::string_view key_prefix, std::string_view account, std::int64_t unix_s);
 
 // Applies a verified claim. Errors are RedisConn's (kTimeout, kUnavailable,
 // kConfig...) or kProtocol for an unexpected reply.

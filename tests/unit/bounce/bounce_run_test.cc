@@ -206,7 +206,7 @@ TEST_F(BounceRunTest, TheBreakerPausesTheAccount) {
       reputation_bucket_stem("sluice:v1:", "alice") + std::to_string(redis_now_ms() / 3'600'000);
   ASSERT_TRUE(conn_->command({"HSET", bucket, "sent", "200", "hard", "20"}).ok());
   EXPECT_EQ(run(corpus("postfix_dsn_user_unknown.eml")), kExitOk);
-  auto pause = conn_->command({"GET", reputation_pause_key("sluice:v1:", "alice")});
+  auto pause = conn_->command({"GET", pause_key("sluice:v1:", "alice")});
   ASSERT_TRUE(pause.ok());
   ASSERT_EQ((*pause)->type, REDIS_REPLY_STRING);
   EXPECT_EQ(std::string((*pause)->str), "bounce rate 10.5% (21/200) over 24h");

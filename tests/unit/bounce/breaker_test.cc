@@ -52,7 +52,7 @@ TEST(Reputation, FormatsRatesAndKeys) {
   EXPECT_EQ(format_rate(0.125), "12.5%");
   EXPECT_EQ(format_rate(0.001), "0.1%");
   EXPECT_EQ(format_rate(1), "100%");
-  EXPECT_EQ(reputation_pause_key("p:", "a:b"), "p:pause:a%3Ab");
+  EXPECT_EQ(pause_key("p:", "a:b"), "p:pause:a%3Ab");
   EXPECT_EQ(reputation_bucket_stem("p:", "a%b"), "p:rep:a%25b:");
   auto parsed = parse_reputation_bucket_key("p:", "p:rep:a%3Ab%25c:480000");
   ASSERT_TRUE(parsed.has_value());
@@ -110,11 +110,11 @@ TEST_F(BreakerTest, WarnsOncePerHourAndPausesWithTheReason) {
   ASSERT_TRUE(first.ok()) << first.error().message();
   EXPECT_TRUE(first->warn_bounce_logged);
   EXPECT_TRUE(first->paused_now);
-  auto pause = conn_->command({"GET", reputation_pause_key(kPrefix, "alice")});
+  auto pause = conn_->command({"GET", pause_key(kPrefix, "alice")});
   ASSERT_TRUE(pause.ok());
   ASSERT_EQ((*pause)->type, REDIS_REPLY_STRING);
   EXPECT_EQ(std::string((*pause)->str), "bounce rate 12.5% (125/1000) over 24h");
-  auto ttl = conn_->command({"TTL", reputation_pause_key(kPrefix, "alice")});
+  auto ttl = conn_->command({"TTL", pause_key(kPrefix, "alice")});
   EXPECT_EQ((*ttl)->integer, -1) << "a pause lasts until resumed";
 
   auto second = run_breaker(*conn_, kPrefix, "alice", settings());
@@ -131,11 +131,11 @@ TEST_F(BreakerTest, WarnsOncePerHourAndPausesWithTheReason) {
 
 TEST_F(BreakerTest, AnOperatorsPauseIsNotOverwritten) {
   bucket(0, 1000, 200);
-  ASSERT_TRUE(conn_->command({"SET", reputation_pause_key(kPrefix, "alice"), "paused by the operator"}).ok());
+  ASSERT_TRUE(conn_->command({"SET", pause_key(kPrefix, "alice"), "paused by the operator"}).ok());
   auto got = run_breaker(*conn_, kPrefix, "alice", settings());
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->paused_now);
-  auto pause = conn_->command({"GET", reputation_pause_key(kPrefix, "alice")});
+  auto pause = conn_->command({"GET", pause_key(kPrefix, "alice")});
   EXPECT_EQ(std::string((*pause)->str), "paused by the operator");
 }
 
@@ -146,7 +146,7 @@ TEST_F(BreakerTest, BelowMinVolumeNothingHappens) {
   EXPECT_FALSE(got->verdict.counted);
   EXPECT_FALSE(got->paused_now);
   EXPECT_TRUE(warnings().empty());
-  auto exists = conn_->command({"EXISTS", reputation_pause_key(kPrefix, "alice")});
+  auto exists = conn_->command({"EXISTS", pause_key(kPrefix, "alice")});
   EXPECT_EQ((*exists)->integer, 0);
 }
 

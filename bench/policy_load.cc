@@ -234,6 +234,7 @@ class Load {
  private:
   void open(Conn& c);
   void drop(Conn& c, std::uint64_t* counter);
+  bool finish_connect(Conn& c);
   void start_message(Conn& c);
   void build_request(Conn& c);
   void send_next(Conn& c, Nanos scheduled);
@@ -288,6 +289,24 @@ void Load::open(Conn& c) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
   ev.data.u64 = static_cast<std::uint64_t>(c.index);
   if (epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) die("epoll_ctl: %s", std::strerror(errno));
+}
+
+// A non-blocking connect became writable: false (and dropped) if it
+// failed, else the connection now waits for answers only.
+bool Load::finish_connect(Conn& c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    drop(c, &stats_.conn_errors);
+    return false;
+  }
+  c.connecting = false;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.u64 = static_cast<std::uint64_t>(c.index);
+  epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+  return true;
 }
 
 // Closes after an error; the connection reopens shortly, like smtpd would.
@@ -584,19 +603,7 @@ int Load::run() {
       if (events[static_cast<std::size_t>(i)].data.u64 == ~0ULL) continue;
       Conn& c = conns_[events[static_cast<std::size_t>(i)].data.u64];
       if (c.fd < 0 || !c.connecting) continue;
-      int err = 0;
-      socklen_t len = sizeof err;
-      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) {
-        drop(c, &stats_.conn_errors);
-        continue;
-      }
-      c.connecting = false;
-      ++connected;
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
-      ev.data.u64 = static_cast<std::uint64_t>(c.index);
-      epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+      if (finish_connect(c)) ++connected;
     }
     for (Conn& c : conns_) {
       if (c.fd < 0 && now_ns() >= c.reconnect_at) open(c);
@@ -650,20 +657,10 @@ int Load::run() {
       Conn& c = conns_[ev.data.u64];
       if (c.fd < 0) continue;
       if (c.connecting) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) {
-          drop(c, &stats_.conn_errors);
-          continue;
+        if (finish_connect(c)) {
+          ++stats_.reconnects;
+          make_idle(c);
         }
-        c.connecting = false;
-        ++stats_.reconnects;
-        epoll_event mod{};
-        mod.events = EPOLLIN | EPOLLRDHUP;
-        mod.data.u64 = static_cast<std::uint64_t>(c.index);
-        epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &mod);
-        make_idle(c);
         continue;
       }
       if ((ev.events & EPOLLIN) != 0) on_readable(c);

@@ -19,7 +19,7 @@ import sys
 import time
 
 from harness import E2ETestCase, PostfixInstance, RedisServer, Sink, cleanup, ports, swaks
-from harness.dkim_keys import DualSigningCase
+from harness.dkim_keys import DualSigningCase, signed_headers
 from harness.milter import MilterDaemon
 from harness.scanners import (ClamdDaemon, RspamdDaemon, SpamdDaemon, clean_message, eicar_message,
                               gtube_message)
@@ -48,15 +48,6 @@ def dead_address():
     port = ports.free_port()
     assert not ports.can_connect(port)
     return f"inet:{ports.kHost}:{port}"
-
-
-def signed_headers(raw):
-    """The h= lists of every DKIM-Signature of `raw`, lowercased."""
-    lists = []
-    for sig in re.findall(rb"^DKIM-Signature:(.*?)\r\n(?![ \t])", raw, re.S | re.M):
-        h = re.search(rb"\bh=([^;]*)", sig).group(1)
-        lists.append(re.sub(rb"\s", b"", h).decode().lower().split(":"))
-    return lists
 
 
 class ScanCase(DualSigningCase, E2ETestCase):

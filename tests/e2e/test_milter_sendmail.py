@@ -9,11 +9,10 @@ import re
 
 from harness import E2ETestCase, Sink, cleanup, swaks
 from harness.dkim_keys import DualSigningCase, TestKey
-from harness.messages import message
+from harness.messages import kTrackingIdPattern, message
 from harness.milter import MilterDaemon
 from harness.sendmail import SendmailInstance
 
-kIdPattern = re.compile(rb"^X-Sluice-ID: ([0-9a-z]{26})\r$", re.M)
 # Sendmail's reply to the final dot: "250 2.0.0 <queue ID> Message accepted".
 kQueueIdPattern = re.compile(r"^<-\s+250 2\.0\.0 (\w+) Message accepted for delivery", re.M)
 
@@ -48,7 +47,7 @@ class MilterSendmailTest(DualSigningCase, E2ETestCase):
         sent, got = self.deliver(message())
         self.assertEqual(got.raw.count(b"DKIM-Signature:"), 2, got.raw[:3000])
         self.assertVerifies(got.raw)
-        [tracking] = kIdPattern.findall(got.raw)
+        [tracking] = kTrackingIdPattern.findall(got.raw)
         match = kQueueIdPattern.search(sent.transcript)
         self.assertIsNotNone(match, sent.transcript)
         queue_id = match.group(1)
@@ -74,7 +73,7 @@ class MilterSendmailTest(DualSigningCase, E2ETestCase):
                     self.assertIn(b"\r\nUser-Agent: Thunderbird\r\n", got.header_block)
                 else:
                     self.assertIn(b"\r\nX-Other: kept\r\n", got.header_block)
-                self.assertEqual(len(kIdPattern.findall(got.raw)), 1, got.header_block)
+                self.assertEqual(len(kTrackingIdPattern.findall(got.raw)), 1, got.header_block)
                 self.assertVerifies(got.raw)
         # Sendmail did the deletions (smfi_chgheader with a NULL value), by
         # name and per-name index, case-insensitively.

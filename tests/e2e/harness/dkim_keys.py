@@ -5,6 +5,7 @@ served to the verifiers directly, without DNS."""
 
 import base64
 import os
+import re
 import subprocess
 
 from . import cleanup
@@ -78,6 +79,25 @@ my @out = map { { ok => ($_->result eq 'pass' ? JSON::PP::true : JSON::PP::false
                   detail => ($_->result_detail // ''), d => $_->domain, a => $_->algorithm } } $v->signatures;
 print encode_json(\@out);
 """
+
+
+def dkim_signatures(raw):
+    """The tags of every DKIM-Signature field of `raw` (bytes), top first:
+    {tag: value} with the folding blanks removed."""
+    signatures = []
+    for field in re.findall(rb"^DKIM-Signature:(.*?)\r\n(?![ \t])", raw, re.S | re.M):
+        tags = {}
+        for part in re.sub(rb"\s", b"", field).decode().split(";"):
+            if "=" in part:
+                name, value = part.split("=", 1)
+                tags[name] = value
+        signatures.append(tags)
+    return signatures
+
+
+def signed_headers(raw):
+    """The h= lists of every DKIM-Signature of `raw`, lowercased."""
+    return [tags["h"].lower().split(":") for tags in dkim_signatures(raw)]
 
 
 def verify_dkimpy(raw, keys):

@@ -3,6 +3,10 @@ test_milter_sendmail.py behind Sendmail): the same mail through either MTA,
 so the signatures can be compared."""
 
 import email.utils
+import re
+
+# The milter's tracking header as the sink stores it (CRLF line ends).
+kTrackingIdPattern = re.compile(rb"^X-Sluice-ID: ([0-9a-z]{26})\r$", re.M)
 
 
 def crlf(text):

@@ -24,31 +24,30 @@ namespace {
 
 using namespace std::string_literals;
 
-const DkimKeyPtr& rsa_key() {
-  static const DkimKeyPtr key = [] {
-    CHandle<EVP_PKEY, EVP_PKEY_free> pkey{EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})};
-    CHandle<BIO, BIO_free> bio{BIO_new(BIO_s_mem())};
+// |generated| written as PEM (PKCS#1 for RSA with |traditional|, as
+// opendkim-genkey writes it) and read back through DkimKey.
+DkimKeyPtr load_generated(EVP_PKEY* generated, bool traditional) {
+  CHandle<EVP_PKEY, EVP_PKEY_free> pkey{generated};
+  CHandle<BIO, BIO_free> bio{BIO_new(BIO_s_mem())};
+  if (traditional) {
     PEM_write_bio_PrivateKey_traditional(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio.get(), &data);
-    auto k = DkimKey::from_pem(std::string_view(data, static_cast<size_t>(n)), DkimKeyPolicy{});
-    if (!k) std::abort();
-    return *k;
-  }();
+  } else {
+    PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  }
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  auto k = DkimKey::from_pem(std::string_view(data, static_cast<size_t>(n)), DkimKeyPolicy{});
+  if (!k) std::abort();
+  return *k;
+}
+
+const DkimKeyPtr& rsa_key() {
+  static const DkimKeyPtr key = load_generated(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}), true);
   return key;
 }
 
 const DkimKeyPtr& ed25519_key() {
-  static const DkimKeyPtr key = [] {
-    CHandle<EVP_PKEY, EVP_PKEY_free> pkey{EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")};
-    CHandle<BIO, BIO_free> bio{BIO_new(BIO_s_mem())};
-    PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio.get(), &data);
-    auto k = DkimKey::from_pem(std::string_view(data, static_cast<size_t>(n)), DkimKeyPolicy{});
-    if (!k) std::abort();
-    return *k;
-  }();
+  static const DkimKeyPtr key = load_generated(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), false);
   return key;
 }
 

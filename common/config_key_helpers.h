@@ -24,6 +24,10 @@ std::string resolve_path(std::string_view path, const ConfigContext& context);
 Status read_password_file(std::string& out, std::string_view value, const ConfigContext& context);
 // Letters, digits and : . _ - (key prefixes, rule and scanner names).
 bool is_key_prefix_char(char c);
+// A name for "[quota NAME]" or "[scanner NAME]": 1 to 64 of letters, digits
+// and . _ - (it becomes part of Redis keys and log lines). The parser itself
+// refuses a name used twice.
+bool is_section_name(std::string_view name);
 // Comma-separated list; blanks around items ignored; empty text: no items.
 std::vector<std::string_view> split_list(std::string_view text);
 Status store_quota_limits(Config& c, QuotaMetric metric, std::string_view value);

@@ -61,6 +61,11 @@ Status store_bool(bool& out, std::string_view value) {
   return {};
 }
 
+bool is_section_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), is_key_prefix_char) &&
+         name.find(':') == std::string_view::npos;
+}
+
 // Comma-separated list; blanks around items ignored; empty text: no items.
 std::vector<std::string_view> split_list(std::string_view text) {
   std::vector<std::string_view> items;
@@ -540,13 +545,7 @@ const ConfigSection kSections[] = {
     {"milter", false, "sluice-milter: DKIM signing, header rules, tracking IDs", nullptr},
     {"quota", true, "one quota rule: [quota NAME]",
      [](Config& c, std::string_view name) -> Status {
-       const bool valid = !name.empty() && name.size() <= 64 &&
-                          std::all_of(name.begin(), name.end(), is_key_prefix_char) &&
-                          name.find(':') == std::string_view::npos;
-       if (!valid) return config_error("a quota rule name is 1 to 64 of letters, digits and . _ -");
-       for (const QuotaRule& rule : c.quota_rules) {
-         if (rule.name == name) return config_error("quota rule \"" + std::string(name) + "\" defined twice");
-       }
+       if (!is_section_name(name)) return config_error("a quota rule name is 1 to 64 of letters, digits and . _ -");
        c.quota_rules.push_back(QuotaRule{std::string(name), {QuotaKeyField::kSaslUsername}, {}, QuotaAction::kDefer});
        return {};
      }},

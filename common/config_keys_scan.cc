@@ -122,13 +122,7 @@ const ConfigKey kKeys[] = {
 const ConfigSection kSections[] = {
     {"scanner", true, "one content scanner for sluice-milter: [scanner NAME]",
      [](Config& c, std::string_view name) -> Status {
-       const bool valid = !name.empty() && name.size() <= 64 &&
-                          std::all_of(name.begin(), name.end(), is_key_prefix_char) &&
-                          name.find(':') == std::string_view::npos;
-       if (!valid) return config_error("a scanner name is 1 to 64 of letters, digits and . _ -");
-       for (const ScannerSettings& scanner : c.scanners) {
-         if (scanner.name == name) return config_error("scanner \"" + std::string(name) + "\" defined twice");
-       }
+       if (!is_section_name(name)) return config_error("a scanner name is 1 to 64 of letters, digits and . _ -");
        if (c.scanners.size() >= 8) return config_error("at most 8 scanners");
        ScannerSettings scanner;
        scanner.name = name;

@@ -16,7 +16,6 @@
 #include "common/daemon_signals.h"
 #include "common/log.h"
 #include "common/event_loop.h"
-#include "unsubscribe/daemon_settings.h"
 #include "unsubscribe/server.h"
 
 namespace {
@@ -50,14 +49,14 @@ int main(int argc, char** argv) {
   if (config->feedback.unsubscribe.keys.empty()) {
     log_warn("[unsubscribe] key_file gives no keys: every token will be refused");
   }
-  const DaemonSettings daemon = daemon_settings(*config);
+  const UnsubscribeSettings& settings = config->feedback.unsubscribe;
 
   hold_daemon_signals();
 
   EventLoop loop;
   Server server(loop, config);
   if (Status opened = server.open_listeners(); !opened) log_fatal("%s", opened.error().message().c_str());
-  if (Status entered = enter_daemon_mode(options->foreground, daemon.pid_file, daemon.user); !entered) {
+  if (Status entered = enter_daemon_mode(options->foreground, settings.pid_file, settings.user); !entered) {
     log_fatal("%s", entered.error().message().c_str());
   }
   DaemonSignals signals(
@@ -66,7 +65,7 @@ int main(int argc, char** argv) {
            redis_endpoint(config->redis.connection).c_str());
 
   run_until_drained(loop, server, kTickInterval);
-  remove_pid_file(daemon.pid_file);
+  remove_pid_file(settings.pid_file);
   log_info("stopped");
   return 0;
 }
